@@ -1,0 +1,228 @@
+//! Data sets: inputs N×d with integer class labels or N×k regression targets.
+//!
+//! Submodules make and load them: [`clusters`] (Gaussian blobs, the recipe of
+//! `sklearn.datasets.make_blobs` plus global standardisation), [`mnist`]
+//! (an embedded 1,000-image subset and a loader for IDX folders) and [`npy`]
+//! (NumPy `.npy` files).
+
+pub mod clusters;
+pub mod mnist;
+pub mod npy;
+
+use crate::error::{Error, Result};
+use crate::mat::Mat;
+use crate::rng::Rng;
+
+/// What a data set asks the model to predict.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Targets {
+    /// One class index per row, each `< classes`.
+    Labels { y: Vec<usize>, classes: usize },
+    /// One row of real targets per input row (regression).
+    Values(Mat),
+}
+
+/// Inputs and targets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    x: Mat,
+    targets: Targets,
+}
+
+impl Dataset {
+    /// Checks shapes, finiteness and labels, then builds the data set.
+    ///
+    /// `classes` for labels is `max(y) + 1` unless given larger.
+    pub fn new(x: Mat, targets: Targets) -> Result<Self> {
+        let n = x.rows();
+        if let Some(pos) = x.data().iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                "dataset",
+                format!(
+                    "expected finite inputs, got {} at row {}, column {}",
+                    x.data()[pos],
+                    pos / x.cols().max(1),
+                    pos % x.cols().max(1)
+                ),
+            ));
+        }
+        match &targets {
+            Targets::Labels { y, classes } => {
+                if y.len() != n {
+                    return Err(Error::shape(
+                        "dataset",
+                        format!("{n} labels (one per input row)"),
+                        format!("{}", y.len()),
+                    ));
+                }
+                if let Some(&bad) = y.iter().find(|&&c| c >= *classes) {
+                    return Err(Error::shape(
+                        "dataset",
+                        format!("labels below {classes}"),
+                        format!("label {bad}"),
+                    ));
+                }
+            }
+            Targets::Values(t) => {
+                if t.rows() != n {
+                    return Err(Error::shape(
+                        "dataset",
+                        format!("{n} target rows (one per input row)"),
+                        format!("{}", t.rows()),
+                    ));
+                }
+                if t.data().iter().any(|v| !v.is_finite()) {
+                    return Err(Error::invalid(
+                        "dataset",
+                        "expected finite targets, got NaN or ∞",
+                    ));
+                }
+            }
+        }
+        Ok(Dataset { x, targets })
+    }
+
+    /// From inputs and integer labels; `classes = max(y) + 1`.
+    pub fn classification(x: Mat, y: Vec<usize>) -> Result<Self> {
+        let classes = y.iter().max().map_or(0, |m| m + 1);
+        Dataset::new(x, Targets::Labels { y, classes })
+    }
+
+    /// Number of examples N.
+    pub fn len(&self) -> usize {
+        self.x.rows()
+    }
+
+    /// True when there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.x.rows() == 0
+    }
+
+    /// Input dimension d.
+    pub fn dim(&self) -> usize {
+        self.x.cols()
+    }
+
+    /// Number of classes (labels), or the number of target columns (regression).
+    pub fn classes(&self) -> usize {
+        match &self.targets {
+            Targets::Labels { classes, .. } => *classes,
+            Targets::Values(t) => t.cols(),
+        }
+    }
+
+    /// The inputs, N×d.
+    pub fn x(&self) -> &Mat {
+        &self.x
+    }
+
+    /// The targets.
+    pub fn targets(&self) -> &Targets {
+        &self.targets
+    }
+
+    /// The labels, if this is a classification set.
+    pub fn labels(&self) -> Option<&[usize]> {
+        match &self.targets {
+            Targets::Labels { y, .. } => Some(y),
+            Targets::Values(_) => None,
+        }
+    }
+
+    /// The rows `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Dataset {
+        let d = self.dim();
+        let mut xs = Vec::with_capacity(idx.len() * d);
+        for &i in idx {
+            xs.extend_from_slice(self.x.row(i));
+        }
+        let x = Mat::from_vec(idx.len(), d, xs).expect("row count matches");
+        let targets = match &self.targets {
+            Targets::Labels { y, classes } => Targets::Labels {
+                y: idx.iter().map(|&i| y[i]).collect(),
+                classes: *classes,
+            },
+            Targets::Values(t) => {
+                let k = t.cols();
+                let mut ts = Vec::with_capacity(idx.len() * k);
+                for &i in idx {
+                    ts.extend_from_slice(t.row(i));
+                }
+                Targets::Values(Mat::from_vec(idx.len(), k, ts).expect("row count matches"))
+            }
+        };
+        Dataset { x, targets }
+    }
+
+    /// Shuffles with `seed` and cuts into a first part of ⌊frac·N⌋ rows and the rest.
+    pub fn split(&self, frac: f64, seed: u64) -> Result<(Dataset, Dataset)> {
+        if !(frac > 0.0 && frac < 1.0) {
+            return Err(Error::invalid(
+                "split",
+                format!("expected a fraction strictly between 0 and 1, got {frac}"),
+            ));
+        }
+        let n = self.len();
+        let mut idx: Vec<usize> = (0..n).collect();
+        Rng::new(seed).shuffle(&mut idx);
+        let cut = ((frac * n as f64).floor() as usize).clamp(0, n);
+        Ok((self.select(&idx[..cut]), self.select(&idx[cut..])))
+    }
+
+    /// The first `n` rows.
+    pub fn take(&self, n: usize) -> Result<Dataset> {
+        if n > self.len() {
+            return Err(Error::shape(
+                "take",
+                format!("at most {} rows (the data set's size)", self.len()),
+                format!("{n}"),
+            ));
+        }
+        Ok(self.select(&(0..n).collect::<Vec<_>>()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Dataset {
+        let x = Mat::from_fn(10, 2, |i, j| (i * 2 + j) as f64);
+        Dataset::classification(x, (0..10).map(|i| i % 3).collect()).unwrap()
+    }
+
+    #[test]
+    fn split_and_take_keep_rows_together() {
+        let d = tiny();
+        assert_eq!(d.classes(), 3);
+        let (a, b) = d.split(0.7, 1).unwrap();
+        assert_eq!((a.len(), b.len()), (7, 3));
+        for part in [&a, &b] {
+            for (i, &lab) in part.labels().unwrap().iter().enumerate() {
+                let orig = (part.x().at(i, 0) / 2.0) as usize;
+                assert_eq!(lab, orig % 3);
+            }
+        }
+        assert_eq!(d.take(4).unwrap().len(), 4);
+        assert!(d.take(11).is_err());
+        assert!(d.split(1.0, 1).is_err());
+    }
+
+    #[test]
+    fn bad_labels_and_nan_are_rejected() {
+        let x = Mat::zeros(2, 2);
+        let e = Dataset::new(
+            x.clone(),
+            Targets::Labels {
+                y: vec![0, 5],
+                classes: 3,
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("label 5"), "{e}");
+        let mut xn = x.clone();
+        xn.set(1, 1, f64::NAN);
+        assert!(Dataset::classification(xn, vec![0, 1]).is_err());
+        assert!(Dataset::classification(x, vec![0]).is_err());
+    }
+}

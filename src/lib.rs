@@ -1,0 +1,25 @@
+//! # hlab — the curvature of neural-network loss surfaces, interactively
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`error`] | the one error enum and `Result` |
+//! | [`rng`] | the seeded, portable random generator |
+//! | [`mat`] | `Mat`, the dense matrix, and vector helpers |
+//! | [`data`] | `Dataset`, clusters, MNIST, `.npy` |
+//! | [`linalg`] | dense symmetric eigen-solvers |
+//! | [`spectrum`] | `Spectrum`: eigenvalues with provenance, outlier rules |
+//! | [`curvature`] | exact HVPs, Hessians, Gauss–Newton, Lanczos, SLQ, Hutchinson |
+//! | [`plot`] | charts as text and SVG |
+//! | [`progress`] | progress bars and the interrupt flag |
+
+pub mod curvature;
+pub mod data;
+pub mod error;
+pub mod linalg;
+pub mod mat;
+pub mod plot;
+pub mod progress;
+pub mod rng;
+pub mod spectrum;
+
+pub use error::{Error, Result};

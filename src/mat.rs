@@ -1,0 +1,298 @@
+//! `Mat`: a dense, row-major f64 matrix — the value behind the script type
+//! `Matrix` — and the small vector helpers (`dot`, `axpy`, `norm`) that the
+//! iterative algorithms share.
+
+use crate::error::{Error, Result};
+
+/// Dense row-major f64 matrix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mat {
+    rows: usize,
+    cols: usize,
+    data: Vec<f64>,
+}
+
+impl Mat {
+    /// A `rows × cols` matrix of zeros.
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        Mat {
+            rows,
+            cols,
+            data: vec![0.0; rows * cols],
+        }
+    }
+
+    /// The `n × n` identity.
+    pub fn identity(n: usize) -> Self {
+        let mut m = Mat::zeros(n, n);
+        for i in 0..n {
+            m.data[i * n + i] = 1.0;
+        }
+        m
+    }
+
+    /// From row-major data; `data.len()` must be `rows * cols`.
+    pub fn from_vec(rows: usize, cols: usize, data: Vec<f64>) -> Result<Self> {
+        if data.len() != rows * cols {
+            return Err(Error::shape(
+                "matrix",
+                format!("{} values for {rows}×{cols}", rows * cols),
+                format!("{}", data.len()),
+            ));
+        }
+        Ok(Mat { rows, cols, data })
+    }
+
+    /// From rows of equal length.
+    pub fn from_rows(rows: &[Vec<f64>]) -> Result<Self> {
+        let r = rows.len();
+        let c = rows.first().map_or(0, |x| x.len());
+        let mut data = Vec::with_capacity(r * c);
+        for (i, row) in rows.iter().enumerate() {
+            if row.len() != c {
+                return Err(Error::shape(
+                    "matrix",
+                    format!("every row of length {c}"),
+                    format!("row {i} of length {}", row.len()),
+                ));
+            }
+            data.extend_from_slice(row);
+        }
+        Ok(Mat {
+            rows: r,
+            cols: c,
+            data,
+        })
+    }
+
+    /// A matrix whose entry (i, j) is `f(i, j)`.
+    pub fn from_fn(rows: usize, cols: usize, mut f: impl FnMut(usize, usize) -> f64) -> Self {
+        let mut data = Vec::with_capacity(rows * cols);
+        for i in 0..rows {
+            for j in 0..cols {
+                data.push(f(i, j));
+            }
+        }
+        Mat { rows, cols, data }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// `(rows, cols)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    /// Row-major data.
+    pub fn data(&self) -> &[f64] {
+        &self.data
+    }
+
+    /// Mutable row-major data.
+    pub fn data_mut(&mut self) -> &mut [f64] {
+        &mut self.data
+    }
+
+    /// The row-major data, by value.
+    pub fn into_vec(self) -> Vec<f64> {
+        self.data
+    }
+
+    /// Entry (i, j); panics out of range (callers check).
+    #[inline]
+    pub fn at(&self, i: usize, j: usize) -> f64 {
+        self.data[i * self.cols + j]
+    }
+
+    /// Sets entry (i, j).
+    #[inline]
+    pub fn set(&mut self, i: usize, j: usize, v: f64) {
+        self.data[i * self.cols + j] = v;
+    }
+
+    /// Entry (i, j), or an error naming the shape.
+    pub fn get(&self, i: usize, j: usize) -> Result<f64> {
+        if i >= self.rows || j >= self.cols {
+            return Err(Error::shape(
+                "matrix index",
+                format!("row < {} and column < {}", self.rows, self.cols),
+                format!("({i}, {j})"),
+            ));
+        }
+        Ok(self.at(i, j))
+    }
+
+    /// Row `i` as a slice.
+    pub fn row(&self, i: usize) -> &[f64] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    /// Column `j`, copied.
+    pub fn col(&self, j: usize) -> Vec<f64> {
+        (0..self.rows).map(|i| self.at(i, j)).collect()
+    }
+
+    /// The transpose.
+    pub fn transpose(&self) -> Mat {
+        Mat::from_fn(self.cols, self.rows, |i, j| self.at(j, i))
+    }
+
+    /// Sum of the diagonal (square matrices).
+    pub fn trace(&self) -> Result<f64> {
+        self.require_square("trace")?;
+        Ok((0..self.rows).map(|i| self.at(i, i)).sum())
+    }
+
+    /// Errors unless square.
+    pub fn require_square(&self, op: &'static str) -> Result<()> {
+        if self.rows != self.cols {
+            return Err(Error::shape(
+                op,
+                "a square matrix",
+                format!("{}×{}", self.rows, self.cols),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `self + other` (`sign` = 1) or `self - other` (`sign` = −1).
+    pub fn add_scaled(&self, other: &Mat, sign: f64, op: &'static str) -> Result<Mat> {
+        if self.shape() != other.shape() {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "two matrices of the same shape ({}×{})",
+                    self.rows, self.cols
+                ),
+                format!("{}×{}", other.rows, other.cols),
+            ));
+        }
+        let data = self
+            .data
+            .iter()
+            .zip(&other.data)
+            .map(|(a, b)| a + sign * b)
+            .collect();
+        Ok(Mat {
+            rows: self.rows,
+            cols: self.cols,
+            data,
+        })
+    }
+
+    /// `s · self`.
+    pub fn scale(&self, s: f64) -> Mat {
+        Mat {
+            rows: self.rows,
+            cols: self.cols,
+            data: self.data.iter().map(|a| a * s).collect(),
+        }
+    }
+
+    /// `self · v`.
+    pub fn matvec(&self, v: &[f64]) -> Result<Vec<f64>> {
+        if v.len() != self.cols {
+            return Err(Error::shape(
+                "matrix * vector",
+                format!(
+                    "a vector of length {} (the matrix is {}×{})",
+                    self.cols, self.rows, self.cols
+                ),
+                format!("length {}", v.len()),
+            ));
+        }
+        Ok((0..self.rows).map(|i| dot(self.row(i), v)).collect())
+    }
+
+    /// `self · other`.
+    pub fn matmul(&self, other: &Mat) -> Result<Mat> {
+        if self.cols != other.rows {
+            return Err(Error::shape(
+                "matrix * matrix",
+                format!("{} rows in the right factor", self.cols),
+                format!("{}×{}", other.rows, other.cols),
+            ));
+        }
+        let mut out = Mat::zeros(self.rows, other.cols);
+        for i in 0..self.rows {
+            let orow = &mut out.data[i * other.cols..(i + 1) * other.cols];
+            for k in 0..self.cols {
+                let a = self.data[i * self.cols + k];
+                if a != 0.0 {
+                    axpy(a, other.row(k), orow);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Largest |self − selfᵀ| entry (0 for a symmetric matrix).
+    pub fn asymmetry(&self) -> f64 {
+        let mut m: f64 = 0.0;
+        for i in 0..self.rows.min(self.cols) {
+            for j in 0..i {
+                m = m.max((self.at(i, j) - self.at(j, i)).abs());
+            }
+        }
+        m
+    }
+
+    /// Largest |entry|.
+    pub fn max_abs(&self) -> f64 {
+        self.data.iter().fold(0.0_f64, |m, x| m.max(x.abs()))
+    }
+}
+
+/// Σ aᵢ bᵢ.
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Euclidean norm.
+#[inline]
+pub fn norm(a: &[f64]) -> f64 {
+    dot(a, a).sqrt()
+}
+
+/// y ← y + a·x.
+#[inline]
+pub fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += a * xi;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_matvec_transpose_trace() {
+        let a = Mat::from_rows(&[vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]]).unwrap();
+        let b = a.transpose();
+        assert_eq!(b.shape(), (2, 3));
+        let c = b.matmul(&a).unwrap();
+        assert_eq!(c.data(), &[35.0, 44.0, 44.0, 56.0]);
+        assert_eq!(c.trace().unwrap(), 91.0);
+        assert_eq!(a.matvec(&[1.0, -1.0]).unwrap(), vec![-1.0, -1.0, -1.0]);
+        assert!(a.matvec(&[1.0]).is_err());
+        assert!(a.trace().is_err());
+        assert!(a.get(3, 0).is_err());
+        assert_eq!(c.asymmetry(), 0.0);
+    }
+
+    #[test]
+    fn ragged_rows_are_rejected() {
+        let e = Mat::from_rows(&[vec![1.0, 2.0], vec![3.0]]).unwrap_err();
+        assert!(e.to_string().contains("row 1 of length 1"), "{e}");
+    }
+}

@@ -1,0 +1,91 @@
+//! Progress bars and the interrupt flag for long work.
+//!
+//! Long loops (training, dense Hessians, Lanczos, SLQ) call
+//! [`check_interrupt`] often; the REPL's Ctrl-C handler and the Jupyter
+//! kernel's interrupt set the flag with [`request_interrupt`], and the loop
+//! returns [`Error::Interrupted`] within a fraction of a second. The flag is
+//! cleared by the session before each evaluation.
+
+use crate::error::{Error, Result};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static INTERRUPT: AtomicBool = AtomicBool::new(false);
+static PROGRESS_ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Asks the running computation to stop.
+pub fn request_interrupt() {
+    INTERRUPT.store(true, Ordering::SeqCst);
+}
+
+/// Clears a pending interrupt (done before each evaluation).
+pub fn clear_interrupt() {
+    INTERRUPT.store(false, Ordering::SeqCst);
+}
+
+/// True when an interrupt was requested and not yet cleared.
+pub fn interrupt_requested() -> bool {
+    INTERRUPT.load(Ordering::Relaxed)
+}
+
+/// `Err(Interrupted)` when an interrupt was requested.
+pub fn check_interrupt(op: &'static str) -> Result<()> {
+    if interrupt_requested() {
+        Err(Error::Interrupted { op })
+    } else {
+        Ok(())
+    }
+}
+
+/// Turns progress bars on or off for this process (the kernel turns them off).
+pub fn set_progress_enabled(on: bool) {
+    PROGRESS_ENABLED.store(on, Ordering::SeqCst);
+}
+
+/// A progress bar with ETA on stderr when stderr is a terminal; silent otherwise.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    /// A bar labelled `label` counting to `total`.
+    pub fn new(label: &str, total: u64) -> Self {
+        let show = PROGRESS_ENABLED.load(Ordering::Relaxed)
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("HLAB_NO_PROGRESS").is_none();
+        let bar = show.then(|| {
+            let b = indicatif::ProgressBar::new(total);
+            let style = indicatif::ProgressStyle::with_template(
+                "{prefix:>10} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            b.set_style(style);
+            b.set_prefix(label.to_string());
+            b
+        });
+        Progress { bar }
+    }
+
+    /// Advances by `n`.
+    pub fn inc(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+        }
+    }
+
+    /// Sets the message shown after the counter (e.g. the current loss).
+    pub fn message(&self, msg: impl Into<String>) {
+        if let Some(b) = &self.bar {
+            b.set_message(msg.into());
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
