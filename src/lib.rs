@@ -17,6 +17,7 @@ pub mod data;
 pub mod error;
 pub mod linalg;
 pub mod mat;
+pub mod model;
 pub mod plot;
 pub mod progress;
 pub mod rng;

@@ -1,0 +1,931 @@
+//! `Mlp`: a multilayer perceptron, its flat parameter vector, its loss, and
+//! exact first- and second-order derivatives of that loss.
+//!
+//! The net is `f(x) = W_L σ(… σ(W_1 x + b_1) …) + b_L` with one activation σ
+//! on every hidden layer and an affine last layer. The flat parameter order is
+//! layer by layer, weight matrix (out × in, row-major) then bias — exactly
+//! PyTorch's `parameters_to_vector` on `nn.Sequential(Linear, act, Linear, …)`.
+//!
+//! Losses over N examples, with outputs `fᵢ`:
+//! - cross-entropy: `L = (1/N) Σᵢ −log softmax(fᵢ)[yᵢ]`;
+//! - mean-square: `L = (1/N) Σᵢ ½‖fᵢ − tᵢ‖²` (`tᵢ` one-hot for integer labels).
+//!
+//! The gradient is ordinary back-propagation. Hessian-vector products use
+//! Pearlmutter's R-operator (forward-over-reverse) written out by hand on
+//! candle tensors: candle's autograd detaches gradients, so second order is
+//! ours. For a block of b directions V (b × P) the R-pass carries a leading
+//! batch dimension, so the work is matmul-bound. Dropping the terms of the
+//! R-pass that involve the back-propagated error δ (the σ'' term, `δ·V` and
+//! `δᵀ·R(a)`) leaves exactly the Gauss–Newton product `G v = (1/N) Σ Jᵢᵀ Hℓ,ᵢ Jᵢ v`.
+
+use crate::data::{Dataset, Targets};
+use crate::error::{Error, Result};
+use crate::mat::Mat;
+use crate::rng::Rng;
+use candle_core::{DType, Device, Tensor, D};
+
+/// Hidden-layer activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// max(0, z); σ'' = 0 (almost everywhere).
+    Relu,
+    /// tanh z.
+    Tanh,
+    /// 1 / (1 + e^(−z)).
+    Sigmoid,
+    /// z (a deep linear net).
+    Linear,
+}
+
+impl Act {
+    /// Parses "relu", "tanh", "sigmoid", "linear".
+    pub fn parse(s: &str) -> Result<Act> {
+        match s {
+            "relu" => Ok(Act::Relu),
+            "tanh" => Ok(Act::Tanh),
+            "sigmoid" => Ok(Act::Sigmoid),
+            "linear" => Ok(Act::Linear),
+            _ => Err(Error::invalid(
+                "mlp",
+                format!(
+                    "act: expected one of \"relu\", \"tanh\", \"sigmoid\", \"linear\", got \"{s}\""
+                ),
+            )),
+        }
+    }
+
+    /// The name scripts use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Act::Relu => "relu",
+            Act::Tanh => "tanh",
+            Act::Sigmoid => "sigmoid",
+            Act::Linear => "linear",
+        }
+    }
+}
+
+/// Training loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    /// Mean softmax cross-entropy.
+    CrossEntropy,
+    /// Mean of ½‖f − t‖².
+    Mse,
+}
+
+impl LossKind {
+    /// Parses "cross_entropy" or "mse".
+    pub fn parse(s: &str) -> Result<LossKind> {
+        match s {
+            "cross_entropy" => Ok(LossKind::CrossEntropy),
+            "mse" => Ok(LossKind::Mse),
+            _ => Err(Error::invalid(
+                "mlp",
+                format!("loss: expected \"cross_entropy\" or \"mse\", got \"{s}\""),
+            )),
+        }
+    }
+
+    /// The name scripts use.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::CrossEntropy => "cross_entropy",
+            LossKind::Mse => "mse",
+        }
+    }
+}
+
+/// Parameter initialisation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// U(−1/√fan_in, 1/√fan_in) for weights and biases, as PyTorch's `nn.Linear`.
+    Uniform,
+    /// `std · N(0, 1)` for weights and biases (the paper's code used 0.1).
+    Normal { std: f64 },
+}
+
+/// How to build an [`Mlp`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlpOpts {
+    /// Hidden activation.
+    pub act: Act,
+    /// Loss.
+    pub loss: LossKind,
+    /// Whether layers have biases.
+    pub bias: bool,
+    /// Initialisation.
+    pub init: Init,
+    /// Seed of the initialisation.
+    pub seed: u64,
+}
+
+impl Default for MlpOpts {
+    fn default() -> Self {
+        MlpOpts {
+            act: Act::Relu,
+            loss: LossKind::CrossEntropy,
+            bias: true,
+            init: Init::Uniform,
+            seed: 0,
+        }
+    }
+}
+
+/// Largest number of parameters an `mlp` may have (about 2 GB of f64).
+pub const MAX_PARAMS: usize = 250_000_000;
+
+/// A multilayer perceptron and its flat parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp {
+    sizes: Vec<usize>,
+    act: Act,
+    loss: LossKind,
+    bias: bool,
+    params: Vec<f64>,
+}
+
+/// Where one layer's weights and bias sit in the flat vector.
+#[derive(Clone, Copy, Debug)]
+struct Layer {
+    fan_in: usize,
+    fan_out: usize,
+    w_off: usize,
+    b_off: Option<usize>,
+}
+
+impl Mlp {
+    /// A freshly initialised net with layer widths `sizes` (input first).
+    pub fn new(sizes: &[usize], o: &MlpOpts) -> Result<Mlp> {
+        if sizes.len() < 2 {
+            return Err(Error::shape(
+                "mlp",
+                "at least two sizes (inputs and outputs), e.g. [784, 10, 10]",
+                format!("{sizes:?}"),
+            ));
+        }
+        if let Some(pos) = sizes.iter().position(|&s| s == 0) {
+            return Err(Error::shape(
+                "mlp",
+                "every size ≥ 1",
+                format!("size {} at position {pos} of {sizes:?}", sizes[pos]),
+            ));
+        }
+        let mut p: usize = 0;
+        for w in sizes.windows(2) {
+            let layer = w[0]
+                .checked_mul(w[1])
+                .and_then(|m| m.checked_add(if o.bias { w[1] } else { 0 }));
+            p = match layer.and_then(|l| p.checked_add(l)) {
+                Some(v) if v <= MAX_PARAMS => v,
+                _ => {
+                    return Err(Error::shape(
+                        "mlp",
+                        format!("at most {MAX_PARAMS} parameters"),
+                        format!("more for sizes {sizes:?}"),
+                    ))
+                }
+            };
+        }
+        if let Init::Normal { std } = o.init {
+            if !(std.is_finite() && std >= 0.0) {
+                return Err(Error::invalid(
+                    "mlp",
+                    format!("init_std: expected a finite number ≥ 0, got {std}"),
+                ));
+            }
+        }
+        let mut m = Mlp {
+            sizes: sizes.to_vec(),
+            act: o.act,
+            loss: o.loss,
+            bias: o.bias,
+            params: vec![0.0; p],
+        };
+        let mut rng = Rng::new(o.seed);
+        for l in m.layers() {
+            let bound = 1.0 / (l.fan_in as f64).sqrt();
+            let n = l.fan_in * l.fan_out + if l.b_off.is_some() { l.fan_out } else { 0 };
+            for v in &mut m.params[l.w_off..l.w_off + n] {
+                *v = match o.init {
+                    Init::Uniform => rng.uniform_in(-bound, bound),
+                    Init::Normal { std } => std * rng.normal(),
+                };
+            }
+        }
+        Ok(m)
+    }
+
+    fn layers(&self) -> Vec<Layer> {
+        let mut off = 0;
+        self.sizes
+            .windows(2)
+            .map(|w| {
+                let (fan_in, fan_out) = (w[0], w[1]);
+                let w_off = off;
+                off += fan_in * fan_out;
+                let b_off = self.bias.then(|| {
+                    let b = off;
+                    off += fan_out;
+                    b
+                });
+                Layer {
+                    fan_in,
+                    fan_out,
+                    w_off,
+                    b_off,
+                }
+            })
+            .collect()
+    }
+
+    /// Layer widths, input first.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// Hidden activation.
+    pub fn act(&self) -> Act {
+        self.act
+    }
+
+    /// Loss.
+    pub fn loss_kind(&self) -> LossKind {
+        self.loss
+    }
+
+    /// Whether layers have biases.
+    pub fn has_bias(&self) -> bool {
+        self.bias
+    }
+
+    /// Number of outputs k.
+    pub fn out_dim(&self) -> usize {
+        self.sizes[self.sizes.len() - 1]
+    }
+
+    /// Number of parameters P.
+    pub fn num_params(&self) -> usize {
+        self.params.len()
+    }
+
+    /// The flat parameter vector.
+    pub fn params(&self) -> &[f64] {
+        &self.params
+    }
+
+    /// Replaces the flat parameter vector (length must be P, values finite).
+    pub fn set_params(&mut self, p: &[f64]) -> Result<()> {
+        self.check_vector("params", p)?;
+        self.params.copy_from_slice(p);
+        Ok(())
+    }
+
+    /// Errors unless `v` has length P and finite entries.
+    pub fn check_vector(&self, op: &'static str, v: &[f64]) -> Result<()> {
+        if v.len() != self.params.len() {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "a vector of length {} (the model's parameter count)",
+                    self.params.len()
+                ),
+                format!("length {}", v.len()),
+            ));
+        }
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(Error::invalid(
+                op,
+                format!("expected finite values, got {} at index {i}", v[i]),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Per-layer `(name, shape, values)` for saving: `layers.{i}.weight` (out × in)
+    /// and `layers.{i}.bias` (out), `i` counting the affine layers from 0.
+    pub fn named_tensors(&self) -> Vec<(String, Vec<usize>, &[f64])> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers().iter().enumerate() {
+            let nw = l.fan_in * l.fan_out;
+            out.push((
+                format!("layers.{i}.weight"),
+                vec![l.fan_out, l.fan_in],
+                &self.params[l.w_off..l.w_off + nw],
+            ));
+            if let Some(b) = l.b_off {
+                out.push((
+                    format!("layers.{i}.bias"),
+                    vec![l.fan_out],
+                    &self.params[b..b + l.fan_out],
+                ));
+            }
+        }
+        out
+    }
+
+    /// Errors unless `data` fits this net (input width, classes or targets).
+    pub fn check_data(&self, op: &'static str, data: &Dataset) -> Result<()> {
+        let d = self.sizes[0];
+        let k = self.sizes[self.sizes.len() - 1];
+        if data.dim() != d {
+            return Err(Error::shape(
+                op,
+                format!("data with {d} features (the model's input size)"),
+                format!("{} features", data.dim()),
+            ));
+        }
+        if data.is_empty() {
+            return Err(Error::shape(
+                op,
+                "at least one example",
+                "an empty data set",
+            ));
+        }
+        match data.targets() {
+            Targets::Labels { y, .. } => {
+                if let Some(&bad) = y.iter().find(|&&c| c >= k) {
+                    return Err(Error::shape(
+                        op,
+                        format!("labels below {k} (the model's output size)"),
+                        format!("label {bad}"),
+                    ));
+                }
+            }
+            Targets::Values(t) => {
+                if self.loss == LossKind::CrossEntropy {
+                    return Err(Error::invalid(
+                        op,
+                        "cross_entropy needs integer class labels, got real-valued targets; build the model with #{ loss: \"mse\" }",
+                    ));
+                }
+                if t.cols() != k {
+                    return Err(Error::shape(
+                        op,
+                        format!("targets with {k} columns (the model's output size)"),
+                        format!("{} columns", t.cols()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Outputs (logits) for the rows of `x`, N × k.
+    pub fn predict(&self, x: &Mat) -> Result<Mat> {
+        if x.cols() != self.sizes[0] {
+            return Err(Error::shape(
+                "predict",
+                format!(
+                    "inputs with {} columns (the model's input size)",
+                    self.sizes[0]
+                ),
+                format!("{} columns", x.cols()),
+            ));
+        }
+        let net = Net::new(self, &self.params)?;
+        let xt = mat_tensor(x)?;
+        let fw = net.forward(&xt)?;
+        tensor_mat(fw.output())
+    }
+
+    /// The mean loss over `data`.
+    pub fn loss(&self, data: &Dataset) -> Result<f64> {
+        Ok(self.eval(data)?.0)
+    }
+
+    /// `(loss, accuracy)` over `data`. Accuracy is the fraction of rows whose
+    /// largest output is the label (for regression targets: the row's argmax).
+    pub fn eval(&self, data: &Dataset) -> Result<(f64, f64)> {
+        self.check_data("loss", data)?;
+        let batch = Batch::new(data, self.out_dim())?;
+        let net = Net::new(self, &self.params)?;
+        let fw = net.forward(&batch.x)?;
+        let (loss, _) = self.head(&fw, &batch, false)?;
+        let acc = accuracy_of(fw.output(), data)?;
+        Ok((loss, acc))
+    }
+
+    /// The fraction of correctly classified rows.
+    pub fn accuracy(&self, data: &Dataset) -> Result<f64> {
+        Ok(self.eval(data)?.1)
+    }
+
+    /// `(loss, ∇L)` over `data`.
+    pub fn loss_grad(&self, data: &Dataset) -> Result<(f64, Vec<f64>)> {
+        self.check_data("grad", data)?;
+        let batch = Batch::new(data, self.out_dim())?;
+        self.loss_grad_batch(&batch, &self.params)
+    }
+
+    /// `(loss, ∇L)` at parameters `p` on a prepared batch.
+    pub(crate) fn loss_grad_batch(&self, batch: &Batch, p: &[f64]) -> Result<(f64, Vec<f64>)> {
+        let net = Net::new(self, p)?;
+        let fw = net.forward(&batch.x)?;
+        let (loss, delta) = self.head(&fw, batch, true)?;
+        let delta = delta.ok_or_else(|| Error::invalid("grad", "internal: no output error"))?;
+        let grads = net.backward(&fw, &batch.x, delta)?;
+        let mut g = vec![0.0; self.params.len()];
+        for (l, (gw, gb)) in self.layers().iter().zip(grads) {
+            let nw = l.fan_in * l.fan_out;
+            g[l.w_off..l.w_off + nw].copy_from_slice(&gw.flatten_all()?.to_vec1::<f64>()?);
+            if let (Some(b), Some(gb)) = (l.b_off, gb) {
+                g[b..b + l.fan_out].copy_from_slice(&gb.flatten_all()?.to_vec1::<f64>()?);
+            }
+        }
+        Ok((loss, g))
+    }
+
+    /// Loss and, when `want_delta`, the output error δ_L = ∂L/∂f (N × k).
+    fn head(&self, fw: &Forward, batch: &Batch, want_delta: bool) -> Result<(f64, Option<Tensor>)> {
+        let f = fw.output();
+        let n = batch.n as f64;
+        match self.loss {
+            LossKind::CrossEntropy => {
+                let logp = candle_nn::ops::log_softmax(f, D::Minus1)?;
+                let loss = -(logp.mul(&batch.t)?.sum_all()?.to_scalar::<f64>()?) / n;
+                let delta = if want_delta {
+                    Some(logp.exp()?.sub(&batch.t)?.affine(1.0 / n, 0.0)?)
+                } else {
+                    None
+                };
+                Ok((loss, delta))
+            }
+            LossKind::Mse => {
+                let r = f.sub(&batch.t)?;
+                let loss = 0.5 * r.sqr()?.sum_all()?.to_scalar::<f64>()? / n;
+                let delta = if want_delta {
+                    Some(r.affine(1.0 / n, 0.0)?)
+                } else {
+                    None
+                };
+                Ok((loss, delta))
+            }
+        }
+    }
+
+    /// Products with the exact Hessian (or the Gauss–Newton matrix) of the
+    /// loss: row j of the result is `H vⱼ` for row j of `vs` (b × P).
+    pub(crate) fn curvature_block(
+        &self,
+        batch: &Batch,
+        vs: &Mat,
+        gauss_newton: bool,
+    ) -> Result<Mat> {
+        let op = if gauss_newton { "gauss_newton" } else { "hvp" };
+        let p = self.params.len();
+        if vs.cols() != p {
+            return Err(Error::shape(
+                op,
+                format!("directions of length {p} (the model's parameter count)"),
+                format!("length {}", vs.cols()),
+            ));
+        }
+        let b = vs.rows();
+        let net = Net::new(self, &self.params)?;
+        let fw = net.forward(&batch.x)?;
+        let layers = self.layers();
+        // Directions as per-layer tensors: Vw (b, out, in), Vb (b, 1, out).
+        let mut vw = Vec::with_capacity(layers.len());
+        let mut vb = Vec::with_capacity(layers.len());
+        for l in &layers {
+            let nw = l.fan_in * l.fan_out;
+            let mut w = Vec::with_capacity(b * nw);
+            let mut bb = Vec::with_capacity(b * l.fan_out);
+            for j in 0..b {
+                let row = vs.row(j);
+                w.extend_from_slice(&row[l.w_off..l.w_off + nw]);
+                if let Some(o) = l.b_off {
+                    bb.extend_from_slice(&row[o..o + l.fan_out]);
+                }
+            }
+            vw.push(Tensor::from_vec(w, (b, l.fan_out, l.fan_in), &Device::Cpu)?);
+            vb.push(match l.b_off {
+                Some(_) => Some(Tensor::from_vec(bb, (b, 1, l.fan_out), &Device::Cpu)?),
+                None => None,
+            });
+        }
+        let nl = layers.len();
+        // Forward R-pass: Rz[l] (b, N, out_l); Ra[l] for hidden layers.
+        let mut rz: Vec<Tensor> = Vec::with_capacity(nl);
+        let mut ra: Vec<Tensor> = Vec::with_capacity(nl);
+        for l in 0..nl {
+            let a_prev = if l == 0 { &batch.x } else { &fw.a[l - 1] };
+            let mut z = a_prev.broadcast_matmul(&vw[l].transpose(1, 2)?)?;
+            if l > 0 {
+                z = z.add(&ra[l - 1].broadcast_matmul(&net.w[l].t()?)?)?;
+            }
+            if let Some(vb) = &vb[l] {
+                z = z.broadcast_add(vb)?;
+            }
+            if l + 1 < nl {
+                ra.push(z.broadcast_mul(&fw.dact[l])?);
+            }
+            rz.push(z);
+        }
+        // R of the output error.
+        let (_, delta) = self.head(&fw, batch, !gauss_newton)?;
+        let n = batch.n as f64;
+        let rzl = &rz[nl - 1];
+        let mut rdelta = match self.loss {
+            LossKind::CrossEntropy => {
+                let prob = candle_nn::ops::softmax_last_dim(fw.output())?;
+                let pr = rzl.broadcast_mul(&prob)?;
+                let s = pr.sum_keepdim(D::Minus1)?;
+                pr.sub(&s.broadcast_mul(&prob)?)?.affine(1.0 / n, 0.0)?
+            }
+            LossKind::Mse => rzl.affine(1.0 / n, 0.0)?,
+        };
+        // Backward R-pass.
+        let mut deltas: Vec<Option<Tensor>> = vec![None; nl];
+        if !gauss_newton {
+            // Ordinary back-propagated errors δ_l (N, out_l).
+            let mut d = delta.ok_or_else(|| Error::invalid(op, "internal: no output error"))?;
+            for l in (0..nl).rev() {
+                let next = if l > 0 {
+                    Some(d.matmul(&net.w[l])?.mul(&fw.dact[l - 1])?)
+                } else {
+                    None
+                };
+                deltas[l] = Some(d);
+                match next {
+                    Some(nd) => d = nd,
+                    None => break,
+                }
+            }
+        }
+        let mut out_w: Vec<Tensor> = vec![];
+        let mut out_b: Vec<Option<Tensor>> = vec![];
+        for l in (0..nl).rev() {
+            let a_prev = if l == 0 { &batch.x } else { &fw.a[l - 1] };
+            // R(gW) = Rδᵀ a_{l−1} + δᵀ R(a_{l−1}).
+            let mut gw = rdelta.transpose(1, 2)?.broadcast_matmul(a_prev)?;
+            if let (Some(d), true) = (&deltas[l], l > 0) {
+                gw = gw.add(&d.t()?.broadcast_matmul(&ra[l - 1])?)?;
+            }
+            let gb = if layers[l].b_off.is_some() {
+                Some(rdelta.sum(1)?)
+            } else {
+                None
+            };
+            out_w.push(gw);
+            out_b.push(gb);
+            if l > 0 {
+                // Rδ_{l−1} = (Rδ W + δ V) ⊙ σ'(z) + (δ W) ⊙ σ''(z) ⊙ Rz.
+                let mut back = rdelta.broadcast_matmul(&net.w[l])?;
+                if let Some(d) = &deltas[l] {
+                    back = back.add(&d.broadcast_matmul(&vw[l])?)?;
+                }
+                let mut nd = back.broadcast_mul(&fw.dact[l - 1])?;
+                if let Some(d) = &deltas[l] {
+                    if let Some(dd) = &fw.ddact[l - 1] {
+                        let dw = d.matmul(&net.w[l])?.mul(dd)?;
+                        nd = nd.add(&rz[l - 1].broadcast_mul(&dw)?)?;
+                    }
+                }
+                rdelta = nd;
+            }
+        }
+        out_w.reverse();
+        out_b.reverse();
+        let mut out = Mat::zeros(b, p);
+        for (l, (gw, gb)) in layers.iter().zip(out_w.iter().zip(&out_b)) {
+            let nw = l.fan_in * l.fan_out;
+            let gw = gw.flatten_all()?.to_vec1::<f64>()?;
+            let gb = match gb {
+                Some(t) => Some(t.flatten_all()?.to_vec1::<f64>()?),
+                None => None,
+            };
+            for j in 0..b {
+                let row = &mut out.data_mut()[j * p..(j + 1) * p];
+                row[l.w_off..l.w_off + nw].copy_from_slice(&gw[j * nw..(j + 1) * nw]);
+                if let (Some(o), Some(gb)) = (l.b_off, &gb) {
+                    row[o..o + l.fan_out].copy_from_slice(&gb[j * l.fan_out..(j + 1) * l.fan_out]);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The fraction of rows of `f` whose argmax is the label.
+fn accuracy_of(f: &Tensor, data: &Dataset) -> Result<f64> {
+    let preds = f.argmax(D::Minus1)?.to_vec1::<u32>()?;
+    let n = preds.len().max(1) as f64;
+    let correct = match data.targets() {
+        Targets::Labels { y, .. } => preds
+            .iter()
+            .zip(y)
+            .filter(|(p, y)| **p as usize == **y)
+            .count(),
+        Targets::Values(t) => preds
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| argmax(t.row(*i)) == **p as usize)
+            .count(),
+    };
+    Ok(correct as f64 / n)
+}
+
+fn argmax(xs: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// A data set as tensors: inputs (N, d) and targets (N, k) (one-hot for labels).
+pub(crate) struct Batch {
+    pub(crate) x: Tensor,
+    pub(crate) t: Tensor,
+    pub(crate) n: usize,
+}
+
+impl Batch {
+    /// Converts `data` (already checked against the model) for a net with `k` outputs.
+    pub(crate) fn new(data: &Dataset, k: usize) -> Result<Batch> {
+        let x = mat_tensor(data.x())?;
+        let n = data.len();
+        let t = match data.targets() {
+            Targets::Labels { y, .. } => {
+                let mut oh = vec![0.0f64; n * k];
+                for (i, &c) in y.iter().enumerate() {
+                    if c < k {
+                        oh[i * k + c] = 1.0;
+                    }
+                }
+                Tensor::from_vec(oh, (n, k), &Device::Cpu)?
+            }
+            Targets::Values(t) => mat_tensor(t)?,
+        };
+        Ok(Batch { x, t, n })
+    }
+}
+
+/// Converts a `Mat` to an (r, c) f64 tensor.
+pub(crate) fn mat_tensor(m: &Mat) -> Result<Tensor> {
+    Ok(Tensor::from_slice(m.data(), m.shape(), &Device::Cpu)?)
+}
+
+/// Converts an (r, c) tensor to a `Mat`.
+pub(crate) fn tensor_mat(t: &Tensor) -> Result<Mat> {
+    let (r, c) = t.dims2()?;
+    Mat::from_vec(r, c, t.flatten_all()?.to_vec1::<f64>()?)
+}
+
+/// Per-layer weight and bias tensors at given flat parameters.
+struct Net {
+    w: Vec<Tensor>,
+    b: Vec<Option<Tensor>>,
+    act: Act,
+}
+
+/// What the forward pass keeps for the backward passes.
+struct Forward {
+    /// Hidden activations a_l (N, h_l); the last entry is the output f.
+    a: Vec<Tensor>,
+    /// σ'(z_l) for hidden layers.
+    dact: Vec<Tensor>,
+    /// σ''(z_l) for hidden layers (None where it is zero).
+    ddact: Vec<Option<Tensor>>,
+}
+
+impl Forward {
+    fn output(&self) -> &Tensor {
+        &self.a[self.a.len() - 1]
+    }
+}
+
+impl Net {
+    fn new(m: &Mlp, p: &[f64]) -> Result<Net> {
+        let mut w = Vec::new();
+        let mut b = Vec::new();
+        for l in m.layers() {
+            let nw = l.fan_in * l.fan_out;
+            w.push(Tensor::from_slice(
+                &p[l.w_off..l.w_off + nw],
+                (l.fan_out, l.fan_in),
+                &Device::Cpu,
+            )?);
+            b.push(match l.b_off {
+                Some(o) => Some(Tensor::from_slice(
+                    &p[o..o + l.fan_out],
+                    (1, l.fan_out),
+                    &Device::Cpu,
+                )?),
+                None => None,
+            });
+        }
+        Ok(Net { w, b, act: m.act })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Forward> {
+        let nl = self.w.len();
+        let mut a = Vec::with_capacity(nl);
+        let mut dact = Vec::with_capacity(nl);
+        let mut ddact = Vec::with_capacity(nl);
+        let mut h = x.clone();
+        for l in 0..nl {
+            let mut z = h.matmul(&self.w[l].t()?)?;
+            if let Some(b) = &self.b[l] {
+                z = z.broadcast_add(b)?;
+            }
+            if l + 1 < nl {
+                let (act, d1, d2) = activate(self.act, &z)?;
+                dact.push(d1);
+                ddact.push(d2);
+                h = act;
+            } else {
+                h = z;
+            }
+            a.push(h.clone());
+        }
+        Ok(Forward { a, dact, ddact })
+    }
+
+    /// Gradients `(gW_l, gb_l)` for every layer from the output error δ_L.
+    fn backward(
+        &self,
+        fw: &Forward,
+        x: &Tensor,
+        mut delta: Tensor,
+    ) -> Result<Vec<(Tensor, Option<Tensor>)>> {
+        let nl = self.w.len();
+        let mut out = Vec::with_capacity(nl);
+        for l in (0..nl).rev() {
+            let a_prev = if l == 0 { x } else { &fw.a[l - 1] };
+            let gw = delta.t()?.matmul(a_prev)?;
+            let gb = match self.b[l] {
+                Some(_) => Some(delta.sum(0)?),
+                None => None,
+            };
+            out.push((gw, gb));
+            if l > 0 {
+                delta = delta.matmul(&self.w[l])?.mul(&fw.dact[l - 1])?;
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+}
+
+/// σ(z), σ'(z) and σ''(z) (None when identically zero).
+fn activate(act: Act, z: &Tensor) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+    Ok(match act {
+        Act::Relu => {
+            let mask = z.gt(0.0)?.to_dtype(DType::F64)?;
+            (z.relu()?, mask, None)
+        }
+        Act::Tanh => {
+            let t = z.tanh()?;
+            let d1 = t.sqr()?.affine(-1.0, 1.0)?;
+            let d2 = t.mul(&d1)?.affine(-2.0, 0.0)?;
+            (t, d1, Some(d2))
+        }
+        Act::Sigmoid => {
+            let s = candle_nn::ops::sigmoid(z)?;
+            let d1 = s.mul(&s.affine(-1.0, 1.0)?)?;
+            let d2 = d1.mul(&s.affine(-2.0, 1.0)?)?;
+            (s, d1, Some(d2))
+        }
+        Act::Linear => (z.clone(), z.ones_like()?, None),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy(n: usize, d: usize, k: usize, seed: u64) -> Dataset {
+        let mut r = Rng::new(seed);
+        let x = Mat::from_fn(n, d, |_, _| r.normal());
+        let y = (0..n).map(|i| i % k).collect();
+        Dataset::new(x, Targets::Labels { y, classes: k }).unwrap()
+    }
+
+    fn model(sizes: &[usize], act: Act, loss: LossKind, bias: bool) -> Mlp {
+        let o = MlpOpts {
+            act,
+            loss,
+            bias,
+            init: Init::Normal { std: 0.5 },
+            seed: 3,
+        };
+        Mlp::new(sizes, &o).unwrap()
+    }
+
+    fn all_models() -> Vec<Mlp> {
+        let mut out = vec![];
+        for act in [Act::Relu, Act::Tanh, Act::Sigmoid, Act::Linear] {
+            for loss in [LossKind::CrossEntropy, LossKind::Mse] {
+                for bias in [true, false] {
+                    out.push(model(&[4, 5, 3, 3], act, loss, bias));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn gradient_matches_central_differences() {
+        let data = toy(13, 4, 3, 1);
+        for m in all_models() {
+            let (l0, g) = m.loss_grad(&data).unwrap();
+            assert!((l0 - m.loss(&data).unwrap()).abs() < 1e-14);
+            let h = 1e-6;
+            for i in 0..m.num_params() {
+                let mut p = m.params().to_vec();
+                p[i] += h;
+                let mut mp = m.clone();
+                mp.set_params(&p).unwrap();
+                let lp = mp.loss(&data).unwrap();
+                p[i] -= 2.0 * h;
+                mp.set_params(&p).unwrap();
+                let lm = mp.loss(&data).unwrap();
+                let fd = (lp - lm) / (2.0 * h);
+                let err = (fd - g[i]).abs() / g[i].abs().max(1e-3);
+                assert!(
+                    err < 1e-6,
+                    "{:?} {:?} param {i}: fd {fd} vs {}",
+                    m.act(),
+                    m.loss_kind(),
+                    g[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hvp_matches_differences_of_gradients() {
+        let data = toy(11, 4, 3, 2);
+        for m in all_models() {
+            let p = m.num_params();
+            let mut r = Rng::new(5);
+            let vs = Mat::from_fn(3, p, |_, _| r.normal());
+            let batch = Batch::new(&data, m.out_dim()).unwrap();
+            let hv = m.curvature_block(&batch, &vs, false).unwrap();
+            for j in 0..3 {
+                let v = vs.row(j);
+                let eps = 1e-5;
+                let plus: Vec<f64> = m.params().iter().zip(v).map(|(a, b)| a + eps * b).collect();
+                let minus: Vec<f64> = m.params().iter().zip(v).map(|(a, b)| a - eps * b).collect();
+                let (_, gp) = m.loss_grad_batch(&batch, &plus).unwrap();
+                let (_, gm) = m.loss_grad_batch(&batch, &minus).unwrap();
+                let fd: Vec<f64> = gp
+                    .iter()
+                    .zip(&gm)
+                    .map(|(a, b)| (a - b) / (2.0 * eps))
+                    .collect();
+                let num: f64 = fd
+                    .iter()
+                    .zip(hv.row(j))
+                    .map(|(a, b)| (a - b).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                let den = crate::mat::norm(&fd).max(1e-8);
+                assert!(
+                    num / den < 1e-6,
+                    "{:?} {:?} bias {}: rel err {}",
+                    m.act(),
+                    m.loss_kind(),
+                    m.has_bias(),
+                    num / den
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn gauss_newton_product_is_symmetric_psd() {
+        let data = toy(9, 4, 3, 4);
+        for m in all_models() {
+            let p = m.num_params();
+            let batch = Batch::new(&data, m.out_dim()).unwrap();
+            let g = m.curvature_block(&batch, &Mat::identity(p), true).unwrap();
+            assert!(g.asymmetry() < 1e-12 * g.max_abs().max(1.0));
+            let mut r = Rng::new(9);
+            for _ in 0..5 {
+                let v: Vec<f64> = (0..p).map(|_| r.normal()).collect();
+                let gv = g.matvec(&v).unwrap();
+                assert!(crate::mat::dot(&v, &gv) >= -1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let m = model(&[4, 5, 3], Act::Relu, LossKind::CrossEntropy, true);
+        let e = m.loss(&toy(5, 3, 3, 1)).unwrap_err().to_string();
+        assert!(e.contains("4 features") && e.contains("got 3"), "{e}");
+        let e = m.loss(&toy(5, 4, 5, 1)).unwrap_err().to_string();
+        assert!(e.contains("labels below 3"), "{e}");
+        assert!(Mlp::new(&[3], &MlpOpts::default()).is_err());
+        assert!(Mlp::new(&[3, 0, 2], &MlpOpts::default()).is_err());
+        assert!(Mlp::new(&[1 << 20, 1 << 20, 2], &MlpOpts::default()).is_err());
+        let mut m2 = m.clone();
+        assert!(m2.set_params(&[1.0, 2.0]).is_err());
+    }
+}
