@@ -22,5 +22,6 @@ pub mod plot;
 pub mod progress;
 pub mod rng;
 pub mod spectrum;
+pub mod train;
 
 pub use error::{Error, Result};
