@@ -21,6 +21,8 @@ pub mod model;
 pub mod plot;
 pub mod progress;
 pub mod rng;
+pub mod script;
+pub mod session;
 pub mod spectrum;
 pub mod train;
 

@@ -1,1 +1,106 @@
-fn main() {}
+//! The `hlab` command line: REPL, script runner, one-shot evaluation, kernel.
+
+use clap::{Parser, Subcommand};
+use hlab::session::{Output, Session, Sink};
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// hlab — the curvature of neural-network loss surfaces, interactively.
+#[derive(Parser)]
+#[command(name = "hlab", version, about, long_about = None)]
+struct Cli {
+    /// Evaluate CODE and exit.
+    #[arg(short = 'e', long = "eval", value_name = "CODE")]
+    eval: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a script; ARGS reach it as the array `ARGS`.
+    Run {
+        /// The script file (.rhai).
+        file: std::path::PathBuf,
+        /// Arguments for the script.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn stdout_sink() -> Sink {
+    Arc::new(|o| match o {
+        Output::Stdout(s) => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(s.as_bytes());
+            let _ = out.flush();
+        }
+        Output::Stderr(s) => eprint!("{s}"),
+        Output::Display(d) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", d.text);
+            let _ = out.flush();
+        }
+    })
+}
+
+fn install_ctrlc() {
+    let _ = ctrlc::set_handler(|| {
+        if hlab::progress::interrupt_requested() {
+            // A second Ctrl-C while the first is being handled: leave now.
+            std::process::exit(130);
+        }
+        hlab::progress::request_interrupt();
+    });
+}
+
+fn run_file(file: &std::path::Path, args: &[String]) -> ExitCode {
+    let name = file.display().to_string();
+    let code = match std::fs::read_to_string(file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hlab: {name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut session = Session::new(stdout_sink());
+    session.set_args(args);
+    install_ctrlc();
+    match session.eval(&code) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", e.with_file(&name));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(code) = cli.eval {
+        let mut session = Session::new(stdout_sink());
+        install_ctrlc();
+        return match session.eval(&code) {
+            Ok(Some(v)) => {
+                println!("{}", v.text);
+                ExitCode::SUCCESS
+            }
+            Ok(None) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{}", e.with_file("-e"));
+                ExitCode::from(1)
+            }
+        };
+    }
+    match cli.command {
+        Some(Command::Run { file, args }) => run_file(&file, &args),
+        None => {
+            eprintln!(
+                "hlab {}: the interactive REPL is not built yet.\nUse `hlab run FILE.rhai` or `hlab -e CODE`; see `hlab --help`.",
+                env!("CARGO_PKG_VERSION")
+            );
+            ExitCode::from(2)
+        }
+    }
+}

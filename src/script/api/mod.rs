@@ -1,0 +1,16 @@
+//! Thin wrappers from script calls to hlab's math, one module per topic.
+
+pub mod check;
+pub mod data;
+pub mod model;
+pub mod values;
+
+use rhai::{exported_module, Engine};
+
+/// Registers every wrapper module as global functions.
+pub fn register(engine: &mut Engine) {
+    engine.register_global_module(exported_module!(values::values).into());
+    engine.register_global_module(exported_module!(data::data).into());
+    engine.register_global_module(exported_module!(model::model).into());
+    engine.register_global_module(exported_module!(check::check).into());
+}

@@ -1,0 +1,386 @@
+//! Models, loss, gradient and training.
+
+use rhai::plugin::*;
+use crate::script::opts::{as_int, script_err, type_name};
+use rhai::Array;
+
+fn sizes_of(a: &Array) -> RResult<Vec<usize>> {
+    a.iter()
+        .map(|d| match as_int(d) {
+            Some(i) if i >= 0 => Ok(i as usize),
+            _ => script_err(format!(
+                "mlp: expected layer sizes as integers ≥ 1, got {} {d}",
+                type_name(d)
+            )),
+        })
+        .collect()
+}
+
+type RResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// Floats as a script array.
+pub fn floats(xs: &[f64]) -> Array {
+    xs.iter().map(|&x| rhai::Dynamic::from_float(x)).collect()
+}
+
+#[export_module]
+pub mod model {
+    use crate::model::{Act, Init, LossKind, Mlp, MlpOpts};
+    use crate::script::opts::{script_err, Opts};
+    use crate::script::types::{Data, Hist, Matrix, Model, Vector};
+    use crate::train::{self, TrainOpts};
+    use super::{floats, sizes_of};
+    use rhai::{Array, Dynamic, Map, INT};
+    use std::sync::Arc;
+
+    use super::RResult;
+
+
+    /// A multilayer perceptron with layer widths `sizes` (input first) and default options.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let m = mlp([784, 10, 10]);
+    /// print(m.num_params);   // prints 7960
+    /// ```
+    #[rhai_fn(name = "mlp", return_raw)]
+    pub fn mlp_default(sizes: Array) -> RResult<Model> {
+        mlp(sizes, Map::new())
+    }
+
+    /// A multilayer perceptron with layer widths `sizes` (input first).
+    ///
+    /// Options: `act` ("relu" default, "tanh", "sigmoid", "linear": every hidden
+    /// layer; the last layer is affine), `loss` ("cross_entropy" default, or
+    /// "mse"), `bias` (true), `init` ("uniform" default: U(−1/√fan_in, 1/√fan_in)
+    /// for weights and biases as PyTorch's `nn.Linear`; or "normal":
+    /// `init_std`·N(0, 1), `init_std` default 0.1 as the paper's code), `seed` (0).
+    /// The flat parameter order is layer by layer, weight (out × in, row-major)
+    /// then bias — PyTorch's `parameters_to_vector`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let m = mlp([100, 30, 30, 10], #{ act: "tanh", init: "normal", seed: 1 });
+    /// print(m.num_params);   // prints 4270
+    /// print(m.sizes);        // prints [100, 30, 30, 10]
+    /// ```
+    #[rhai_fn(name = "mlp", return_raw)]
+    pub fn mlp(sizes: Array, opts: Map) -> RResult<Model> {
+        let o = Opts::new(
+            "mlp",
+            opts,
+            &["act", "loss", "bias", "init", "init_std", "seed"],
+        )?;
+        let init = match o.string("init", "uniform")?.as_str() {
+            "uniform" => {
+                if o.get("init_std").is_some() {
+                    return script_err("mlp: option `init_std` needs init: \"normal\"");
+                }
+                Init::Uniform
+            }
+            "normal" => Init::Normal {
+                std: o.f64("init_std", 0.1)?,
+            },
+            other => {
+                return script_err(format!(
+                    "mlp: option `init`: expected \"uniform\" or \"normal\", got \"{other}\""
+                ))
+            }
+        };
+        let mo = MlpOpts {
+            act: Act::parse(&o.string("act", "relu")?)?,
+            loss: LossKind::parse(&o.string("loss", "cross_entropy")?)?,
+            bias: o.bool("bias", true)?,
+            init,
+            seed: o.seed("seed", 0)?,
+        };
+        Ok(Model::new(Mlp::new(&sizes_of(&sizes)?, &mo)?))
+    }
+
+    /// The number of parameters P.
+    #[rhai_fn(get = "num_params", pure)]
+    pub fn num_params(m: &mut Model) -> INT {
+        m.read().num_params() as INT
+    }
+
+    /// The layer widths, input first.
+    #[rhai_fn(get = "sizes", pure)]
+    pub fn sizes(m: &mut Model) -> Array {
+        m.read().sizes().iter().map(|&s| Dynamic::from_int(s as INT)).collect()
+    }
+
+    /// The flat parameter vector (a copy).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let m = mlp([2, 3, 2]);
+    /// let p = m.params;
+    /// m.params = p * 0.5;
+    /// assert_close(norm(m.params), norm(p) / 2, 1e-12);
+    /// ```
+    #[rhai_fn(get = "params", pure)]
+    pub fn get_params(m: &mut Model) -> Vector {
+        Vector::new(m.read().params().to_vec())
+    }
+
+    /// Sets the flat parameter vector (length must be `num_params`).
+    #[rhai_fn(set = "params", return_raw)]
+    pub fn set_params(m: &mut Model, v: Vector) -> RResult<()> {
+        m.write().set_params(v.as_slice())?;
+        Ok(())
+    }
+
+    /// An independent copy of a model (plain assignment shares the model).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let a = mlp([2, 3, 2]);
+    /// let b = a.clone();
+    /// b.params = zeros(b.num_params);
+    /// print(norm(a.params) > 0);   // prints true
+    /// ```
+    #[rhai_fn(name = "clone", pure)]
+    pub fn clone_model(m: &mut Model) -> Model {
+        Model::new(m.read().clone())
+    }
+
+    #[rhai_fn(name = "to_string", pure)]
+    pub fn model_to_string(m: &mut Model) -> String {
+        m.to_string()
+    }
+
+    #[rhai_fn(name = "to_debug", pure)]
+    pub fn model_to_debug(m: &mut Model) -> String {
+        m.to_string()
+    }
+
+    /// The model's outputs (logits) for every example of a Dataset, as an N × k Matrix.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 20, k: 2, dim: 3, seed: 1 });
+    /// let f = predict(mlp([3, 4, 2]), data);
+    /// print([f.rows, f.cols]);   // prints [20, 2]
+    /// ```
+    #[rhai_fn(name = "predict", return_raw)]
+    pub fn predict_data(m: Model, data: Data) -> RResult<Matrix> {
+        Ok(Matrix::new(m.read().predict(data.0.x())?))
+    }
+
+    /// The model's outputs (logits) for the rows of a Matrix of inputs.
+    #[rhai_fn(name = "predict", return_raw)]
+    pub fn predict_matrix(m: Model, x: Matrix) -> RResult<Matrix> {
+        Ok(Matrix::new(m.read().predict(&x.0)?))
+    }
+
+    /// The mean loss of the model over a Dataset.
+    ///
+    /// cross_entropy: L = (1/N) Σᵢ −log softmax(f(xᵢ))[yᵢ];
+    /// mse: L = (1/N) Σᵢ ½‖f(xᵢ) − tᵢ‖² with tᵢ one-hot for integer labels.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 50, k: 3, dim: 4, seed: 1 });
+    /// let m = mlp([4, 8, 3], #{ init: "normal", init_std: 0.0 });
+    /// assert_close(loss(m, data), log(3.0), 1e-12);   // uniform softmax at zero weights
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn loss(m: Model, data: Data) -> RResult<f64> {
+        Ok(m.read().loss(&data.0)?)
+    }
+
+    /// The fraction of examples whose largest output is the label.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 40, k: 2, dim: 2, seed: 3 });
+    /// let a = accuracy(mlp([2, 2]), data);
+    /// assert(a >= 0.0 && a <= 1.0, "a fraction");
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn accuracy(m: Model, data: Data) -> RResult<f64> {
+        Ok(m.read().accuracy(&data.0)?)
+    }
+
+    /// The gradient ∇L of the mean loss with respect to the flat parameters.
+    ///
+    /// Exact back-propagation in f64.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 30, k: 3, dim: 4, seed: 2 });
+    /// let m = mlp([4, 5, 3], #{ act: "tanh", seed: 1 });
+    /// let g = grad(m, data);
+    /// print(g.len == m.num_params);   // prints true
+    /// // a central difference along g agrees
+    /// let p = m.params;  let h = 1e-5;
+    /// let a = m.clone();  a.params = p + g * h;
+    /// let b = m.clone();  b.params = p - g * h;
+    /// assert_close((loss(a, data) - loss(b, data)) / (2 * h), dot(g, g), 1e-6);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn grad(m: Model, data: Data) -> RResult<Vector> {
+        Ok(Vector::new(m.read().loss_grad(&data.0)?.1))
+    }
+
+    /// Trains the model in place with default options (full-batch GD, lr 0.1, 10 epochs).
+    #[rhai_fn(name = "train", return_raw)]
+    pub fn train_default(m: Model, data: Data) -> RResult<Hist> {
+        train(m, data, Map::new())
+    }
+
+    /// Trains the model in place by (stochastic) gradient descent and returns its History.
+    ///
+    /// Options: `lr` (0.1), `batch` (0 = full batch), `epochs` (10 when
+    /// neither `epochs` nor `steps` is given) or `steps`, `momentum` (0),
+    /// `weight_decay` (0), `shuffle` (true), `seed` (0), `test` (a Dataset
+    /// evaluated at every log point), `log_every` (about 100 log points by
+    /// default), `until_grad_norm` (stop once the full-batch ‖∇L‖ is below it).
+    /// The update is PyTorch's SGD. Training a trained model continues from its
+    /// parameters. A NaN or ∞ stops with an error naming the step and the lr, and
+    /// leaves the last finite parameters. A progress bar shows on a terminal;
+    /// Ctrl-C stops it and keeps the parameters reached.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 200, k: 4, dim: 20, seed: 1 });
+    /// let m = mlp([20, 16, 4], #{ seed: 1 });
+    /// let h = train(m, data, #{ lr: 0.1, batch: 20, epochs: 30, seed: 1 });
+    /// print(h.acc[-1]);                   // prints 1.0
+    /// assert(h.loss[-1] < h.loss[0] / 10, "loss falls");
+    /// ```
+    #[rhai_fn(name = "train", return_raw)]
+    pub fn train(m: Model, data: Data, opts: Map) -> RResult<Hist> {
+        let o = Opts::new(
+            "train",
+            opts,
+            &[
+                "lr",
+                "batch",
+                "epochs",
+                "steps",
+                "momentum",
+                "weight_decay",
+                "shuffle",
+                "seed",
+                "test",
+                "log_every",
+                "until_grad_norm",
+            ],
+        )?;
+        if o.get("epochs").is_some() && o.get("steps").is_some() {
+            return script_err("train: give either `epochs` or `steps`, not both");
+        }
+        let to = TrainOpts {
+            lr: o.f64("lr", 0.1)?,
+            batch: o.usize("batch", 0)?,
+            epochs: o.opt_usize("epochs")?,
+            steps: o.opt_usize("steps")?,
+            momentum: o.f64("momentum", 0.0)?,
+            weight_decay: o.f64("weight_decay", 0.0)?,
+            shuffle: o.bool("shuffle", true)?,
+            seed: o.seed("seed", 0)?,
+            test: o.opt_custom::<Data>("test", "a Dataset")?.map(|d| d.0.as_ref().clone()),
+            log_every: o.opt_usize("log_every")?,
+            until_grad_norm: o.opt_f64("until_grad_norm")?,
+        };
+        let mut guard = m.write();
+        let h = train::train(&mut guard, &data.0, &to)?;
+        Ok(Hist(Arc::new(h)))
+    }
+
+    /// Saves the model's parameters: `.npy` (the flat vector, f64) or
+    /// `.safetensors` (one tensor per layer: `layers.0.weight`, `layers.0.bias`, …).
+    /// The write is atomic.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let m = mlp([3, 4, 2], #{ seed: 5 });
+    /// let path = temp_path("params.safetensors");
+    /// save_params(m, path);
+    /// let m2 = mlp([3, 4, 2]);
+    /// load_params(m2, path);
+    /// print(m2.params == m.params);   // prints true
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn save_params(m: Model, path: &str) -> RResult<()> {
+        m.read().save_params(std::path::Path::new(path))?;
+        Ok(())
+    }
+
+    /// Loads parameters saved by `save_params` (or by PyTorch with the same
+    /// names) into the model, checking every shape.
+    #[rhai_fn(return_raw)]
+    pub fn load_params(m: Model, path: &str) -> RResult<()> {
+        m.write().load_params(std::path::Path::new(path))?;
+        Ok(())
+    }
+
+    // ----- History -----
+
+    /// Training loss at each log point.
+    #[rhai_fn(get = "loss", pure)]
+    pub fn h_loss(h: &mut Hist) -> Array {
+        floats(&h.0.loss)
+    }
+
+    /// Training accuracy at each log point.
+    #[rhai_fn(get = "acc", pure)]
+    pub fn h_acc(h: &mut Hist) -> Array {
+        floats(&h.0.acc)
+    }
+
+    /// Test loss at each log point (empty without `test`).
+    #[rhai_fn(get = "test_loss", pure)]
+    pub fn h_test_loss(h: &mut Hist) -> Array {
+        floats(&h.0.test_loss)
+    }
+
+    /// Test accuracy at each log point (empty without `test`).
+    #[rhai_fn(get = "test_acc", pure)]
+    pub fn h_test_acc(h: &mut Hist) -> Array {
+        floats(&h.0.test_acc)
+    }
+
+    /// Full-batch gradient norm at each log point.
+    #[rhai_fn(get = "grad_norm", pure)]
+    pub fn h_grad_norm(h: &mut Hist) -> Array {
+        floats(&h.0.grad_norm)
+    }
+
+    /// The step number of each log point (0 = before training).
+    #[rhai_fn(get = "step", pure)]
+    pub fn h_step(h: &mut Hist) -> Array {
+        h.0.step.iter().map(|&s| Dynamic::from_int(s as INT)).collect()
+    }
+
+    /// The number of optimiser steps taken.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 40, k: 2, dim: 2, seed: 1 });
+    /// let h = train(mlp([2, 4, 2]), data, #{ batch: 10, epochs: 3 });
+    /// print(h.steps);   // prints 12
+    /// ```
+    #[rhai_fn(get = "steps", pure)]
+    pub fn h_steps(h: &mut Hist) -> INT {
+        h.0.steps as INT
+    }
+
+    /// Seconds the training took.
+    #[rhai_fn(get = "seconds", pure)]
+    pub fn h_seconds(h: &mut Hist) -> f64 {
+        h.0.seconds
+    }
+
+    #[rhai_fn(name = "to_string", pure)]
+    pub fn hist_to_string(h: &mut Hist) -> String {
+        h.to_string()
+    }
+
+    #[rhai_fn(name = "to_debug", pure)]
+    pub fn hist_to_debug(h: &mut Hist) -> String {
+        h.to_string()
+    }
+
+}

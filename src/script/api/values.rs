@@ -1,0 +1,447 @@
+//! `Vector` and `Matrix`: constructors, arithmetic, indexing.
+
+use rhai::plugin::*;
+use crate::script::opts::script_err;
+use crate::script::types::Vector;
+use rhai::INT;
+
+fn len_of(n: INT, op: &str) -> RResult<usize> {
+    if n < 0 || n > 500_000_000 {
+        return script_err(format!("{op}: expected a length between 0 and 500000000, got {n}"));
+    }
+    Ok(n as usize)
+}
+
+fn same_len(op: &str, a: &Vector, b: &Vector) -> RResult<()> {
+    if a.0.len() != b.0.len() {
+        return script_err(format!(
+            "{op}: expected two vectors of the same length, got {} and {}",
+            a.0.len(),
+            b.0.len()
+        ));
+    }
+    Ok(())
+}
+
+type RResult<T> = Result<T, Box<EvalAltResult>>;
+
+#[export_module]
+pub mod values {
+    use crate::mat::{self, Mat};
+    use crate::rng::Rng;
+    use crate::script::opts::{as_f64, f64s, script_err, type_name};
+    use crate::script::types::{Matrix, Vector};
+    use super::{len_of, same_len};
+    use rhai::{Array, Dynamic, INT};
+
+    use super::RResult;
+
+
+
+    /// A Vector from an array of numbers.
+    ///
+    /// Integers are converted to floats. A Vector is a flat f64 vector: the
+    /// type of parameters, gradients and directions.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let v = vector([1, 2.5, -3]);
+    /// print(v.len);   // prints 3
+    /// print(v[1]);    // prints 2.5
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn vector(a: Array) -> RResult<Vector> {
+        match f64s(&Dynamic::from_array(a.clone())) {
+            Some(v) => Ok(Vector::new(v)),
+            None => {
+                let bad = a.iter().find(|d| as_f64(d).is_none()).map(type_name).unwrap_or_default();
+                script_err(format!("vector: expected an array of numbers, got an element of type {bad}"))
+            }
+        }
+    }
+
+    /// A Vector of `n` zeros.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(norm(zeros(5)));   // prints 0
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn zeros(n: INT) -> RResult<Vector> {
+        Ok(Vector::new(vec![0.0; len_of(n, "zeros")?]))
+    }
+
+    /// A Vector of `n` standard normal numbers drawn from `seed`.
+    ///
+    /// The same seed always gives the same vector (hlab's own portable
+    /// generator, xoshiro256** with Box–Muller).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let a = randn(1000, 7);
+    /// assert(a == randn(1000, 7), "same seed, same numbers");
+    /// assert(abs(norm(a) / sqrt(1000.0) - 1.0) < 0.1, "about unit variance");
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn randn(n: INT, seed: INT) -> RResult<Vector> {
+        let n = len_of(n, "randn")?;
+        Ok(Vector::new(Rng::new(seed as u64).normals(n)))
+    }
+
+    /// The length of a Vector.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(zeros(4).len);   // prints 4
+    /// ```
+    #[rhai_fn(name = "len", get = "len", pure)]
+    pub fn vec_len(v: &mut Vector) -> INT {
+        v.0.len() as INT
+    }
+
+    /// Entry `i` of a Vector (negative `i` counts from the end).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let v = vector([1, 2, 3]);
+    /// print(v[-1]);   // prints 3
+    /// ```
+    #[rhai_fn(index_get, return_raw, pure)]
+    pub fn vec_index(v: &mut Vector, i: INT) -> RResult<f64> {
+        let n = v.0.len() as INT;
+        let j = if i < 0 { i + n } else { i };
+        if j < 0 || j >= n {
+            return script_err(format!("vector index: expected an index in 0..{n} (or −{n}..−1), got {i}"));
+        }
+        Ok(v.0[j as usize])
+    }
+
+    /// The dot product Σ aᵢbᵢ of two Vectors of the same length.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(dot(vector([1, 2]), vector([3, 4])));   // prints 11
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn dot(a: Vector, b: Vector) -> RResult<f64> {
+        same_len("dot", &a, &b)?;
+        Ok(mat::dot(&a.0, &b.0))
+    }
+
+    /// The Euclidean norm of a Vector.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(norm(vector([3, 4])));   // prints 5
+    /// ```
+    pub fn norm(v: Vector) -> f64 {
+        mat::norm(&v.0)
+    }
+
+    /// The values of a Vector as an array of floats.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(vector([1, 2]).to_array());   // prints [1.0, 2.0]
+    /// ```
+    #[rhai_fn(name = "to_array", pure)]
+    pub fn vec_to_array(v: &mut Vector) -> Array {
+        v.0.iter().map(|&x| Dynamic::from_float(x)).collect()
+    }
+
+    /// Sum of two Vectors of the same length.
+    #[rhai_fn(name = "+", return_raw)]
+    pub fn vec_add(a: Vector, b: Vector) -> RResult<Vector> {
+        same_len("vector +", &a, &b)?;
+        Ok(Vector::new(a.0.iter().zip(b.0.iter()).map(|(x, y)| x + y).collect()))
+    }
+
+    /// Difference of two Vectors of the same length.
+    #[rhai_fn(name = "-", return_raw)]
+    pub fn vec_sub(a: Vector, b: Vector) -> RResult<Vector> {
+        same_len("vector -", &a, &b)?;
+        Ok(Vector::new(a.0.iter().zip(b.0.iter()).map(|(x, y)| x - y).collect()))
+    }
+
+    /// The negated Vector.
+    #[rhai_fn(name = "-")]
+    pub fn vec_neg(a: Vector) -> Vector {
+        Vector::new(a.0.iter().map(|x| -x).collect())
+    }
+
+    /// Vector times a number.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let v = vector([1, 2]) * 3;
+    /// print(v[1]);         // prints 6
+    /// print((2 * v)[0]);   // prints 6
+    /// print((v / 2)[1]);   // prints 3
+    /// ```
+    #[rhai_fn(name = "*")]
+    pub fn vec_mul_f(a: Vector, s: f64) -> Vector {
+        Vector::new(a.0.iter().map(|x| x * s).collect())
+    }
+
+    /// Vector times an integer.
+    #[rhai_fn(name = "*")]
+    pub fn vec_mul_i(a: Vector, s: INT) -> Vector {
+        vec_mul_f(a, s as f64)
+    }
+
+    /// Number times a Vector.
+    #[rhai_fn(name = "*")]
+    pub fn f_mul_vec(s: f64, a: Vector) -> Vector {
+        vec_mul_f(a, s)
+    }
+
+    /// Integer times a Vector.
+    #[rhai_fn(name = "*")]
+    pub fn i_mul_vec(s: INT, a: Vector) -> Vector {
+        vec_mul_f(a, s as f64)
+    }
+
+    /// Vector divided by a number.
+    #[rhai_fn(name = "/")]
+    pub fn vec_div_f(a: Vector, s: f64) -> Vector {
+        Vector::new(a.0.iter().map(|x| x / s).collect())
+    }
+
+    /// Vector divided by an integer.
+    #[rhai_fn(name = "/")]
+    pub fn vec_div_i(a: Vector, s: INT) -> Vector {
+        vec_div_f(a, s as f64)
+    }
+
+    /// A number divided by each entry of a Vector.
+    #[rhai_fn(name = "/")]
+    pub fn f_div_vec(s: f64, a: Vector) -> Vector {
+        Vector::new(a.0.iter().map(|x| s / x).collect())
+    }
+
+    /// An integer divided by each entry of a Vector.
+    #[rhai_fn(name = "/")]
+    pub fn i_div_vec(s: INT, a: Vector) -> Vector {
+        f_div_vec(s as f64, a)
+    }
+
+    /// True when two Vectors have the same length and entries.
+    #[rhai_fn(name = "==")]
+    pub fn vec_eq(a: Vector, b: Vector) -> bool {
+        a == b
+    }
+
+    /// True when two Vectors differ.
+    #[rhai_fn(name = "!=")]
+    pub fn vec_ne(a: Vector, b: Vector) -> bool {
+        a != b
+    }
+
+    /// Sum of the entries of a Vector.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(sum(vector([1, 2, 3])));   // prints 6
+    /// ```
+    pub fn sum(v: Vector) -> f64 {
+        v.0.iter().sum()
+    }
+
+    #[rhai_fn(name = "to_string", pure)]
+    pub fn vec_to_string(v: &mut Vector) -> String {
+        v.to_string()
+    }
+
+    #[rhai_fn(name = "to_debug", pure)]
+    pub fn vec_to_debug(v: &mut Vector) -> String {
+        v.to_string()
+    }
+
+    // ----- Matrix -----
+
+    /// A Matrix from an array of rows (arrays of numbers of equal length).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let m = matrix([[1, 2], [3, 4]]);
+    /// print(m.rows);      // prints 2
+    /// print(m[1][0]);     // prints 3
+    /// print(m.trace());   // prints 5
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn matrix(rows: Array) -> RResult<Matrix> {
+        let mut out = Vec::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            match f64s(r) {
+                Some(v) => out.push(v),
+                None => {
+                    return script_err(format!(
+                        "matrix: expected an array of rows (arrays of numbers), got {} at row {i}",
+                        type_name(r)
+                    ))
+                }
+            }
+        }
+        Ok(Matrix::new(Mat::from_rows(&out)?))
+    }
+
+    /// The `n × n` identity Matrix.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(eye(3).trace());   // prints 3
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn eye(n: INT) -> RResult<Matrix> {
+        let n = len_of(n, "eye")?;
+        if n > 20_000 {
+            return script_err(format!("eye: expected n ≤ 20000, got {n}"));
+        }
+        Ok(Matrix::new(Mat::identity(n)))
+    }
+
+    /// Number of rows.
+    #[rhai_fn(get = "rows", pure)]
+    pub fn rows(m: &mut Matrix) -> INT {
+        m.0.rows() as INT
+    }
+
+    /// Number of columns.
+    #[rhai_fn(get = "cols", pure)]
+    pub fn cols(m: &mut Matrix) -> INT {
+        m.0.cols() as INT
+    }
+
+    /// Row `i` of a Matrix as a Vector, so `m[i][j]` is entry (i, j).
+    #[rhai_fn(index_get, return_raw, pure)]
+    pub fn mat_index(m: &mut Matrix, i: INT) -> RResult<Vector> {
+        let r = m.0.rows() as INT;
+        let j = if i < 0 { i + r } else { i };
+        if j < 0 || j >= r {
+            return script_err(format!("matrix index: expected a row in 0..{r}, got {i}"));
+        }
+        Ok(Vector::new(m.0.row(j as usize).to_vec()))
+    }
+
+    /// Entry (i, j) of a Matrix.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(matrix([[1, 2], [3, 4]]).get(0, 1));   // prints 2
+    /// ```
+    #[rhai_fn(return_raw, pure)]
+    pub fn get(m: &mut Matrix, i: INT, j: INT) -> RResult<f64> {
+        if i < 0 || j < 0 {
+            return script_err(format!("get: expected indices ≥ 0, got ({i}, {j})"));
+        }
+        Ok(m.0.get(i as usize, j as usize)?)
+    }
+
+    /// The transpose of a Matrix.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(matrix([[1, 2, 3]]).transpose().rows);   // prints 3
+    /// ```
+    #[rhai_fn(pure)]
+    pub fn transpose(m: &mut Matrix) -> Matrix {
+        Matrix::new(m.0.transpose())
+    }
+
+    /// The trace (sum of the diagonal) of a square Matrix.
+    #[rhai_fn(return_raw, pure)]
+    pub fn trace(m: &mut Matrix) -> RResult<f64> {
+        Ok(m.0.trace()?)
+    }
+
+    /// The rows of a Matrix as an array of arrays.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(eye(2).to_array());   // prints [[1.0, 0.0], [0.0, 1.0]]
+    /// ```
+    #[rhai_fn(name = "to_array", pure)]
+    pub fn mat_to_array(m: &mut Matrix) -> Array {
+        (0..m.0.rows())
+            .map(|i| {
+                Dynamic::from_array(m.0.row(i).iter().map(|&x| Dynamic::from_float(x)).collect())
+            })
+            .collect()
+    }
+
+    /// Sum of two matrices of the same shape.
+    #[rhai_fn(name = "+", return_raw)]
+    pub fn mat_add(a: Matrix, b: Matrix) -> RResult<Matrix> {
+        Ok(Matrix::new(a.0.add_scaled(&b.0, 1.0, "matrix +")?))
+    }
+
+    /// Difference of two matrices of the same shape.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let d = eye(2) * 3 - eye(2);
+    /// print(d.trace());   // prints 4
+    /// ```
+    #[rhai_fn(name = "-", return_raw)]
+    pub fn mat_sub(a: Matrix, b: Matrix) -> RResult<Matrix> {
+        Ok(Matrix::new(a.0.add_scaled(&b.0, -1.0, "matrix -")?))
+    }
+
+    /// Matrix times a number.
+    #[rhai_fn(name = "*")]
+    pub fn mat_mul_f(a: Matrix, s: f64) -> Matrix {
+        Matrix::new(a.0.scale(s))
+    }
+
+    /// Matrix times an integer.
+    #[rhai_fn(name = "*")]
+    pub fn mat_mul_i(a: Matrix, s: INT) -> Matrix {
+        Matrix::new(a.0.scale(s as f64))
+    }
+
+    /// Number times a Matrix.
+    #[rhai_fn(name = "*")]
+    pub fn f_mul_mat(s: f64, a: Matrix) -> Matrix {
+        Matrix::new(a.0.scale(s))
+    }
+
+    /// Integer times a Matrix.
+    #[rhai_fn(name = "*")]
+    pub fn i_mul_mat(s: INT, a: Matrix) -> Matrix {
+        Matrix::new(a.0.scale(s as f64))
+    }
+
+    /// Matrix divided by a number.
+    #[rhai_fn(name = "/")]
+    pub fn mat_div_f(a: Matrix, s: f64) -> Matrix {
+        Matrix::new(a.0.scale(1.0 / s))
+    }
+
+    /// Matrix times Vector.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let y = matrix([[1, 2], [3, 4]]) * vector([1, 1]);
+    /// print(y[1]);   // prints 7
+    /// ```
+    #[rhai_fn(name = "*", return_raw)]
+    pub fn mat_vec(a: Matrix, v: Vector) -> RResult<Vector> {
+        Ok(Vector::new(a.0.matvec(&v.0)?))
+    }
+
+    /// Matrix times Matrix.
+    #[rhai_fn(name = "*", return_raw)]
+    pub fn mat_mat(a: Matrix, b: Matrix) -> RResult<Matrix> {
+        Ok(Matrix::new(a.0.matmul(&b.0)?))
+    }
+
+    #[rhai_fn(name = "to_string", pure)]
+    pub fn mat_to_string(m: &mut Matrix) -> String {
+        m.to_string()
+    }
+
+    #[rhai_fn(name = "to_debug", pure)]
+    pub fn mat_to_debug(m: &mut Matrix) -> String {
+        m.to_string()
+    }
+}

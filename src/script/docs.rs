@@ -1,0 +1,143 @@
+//! Function docs read back from rhai's metadata: the `///` comments of the
+//! Rust built-ins and of script-defined (stdlib) functions alike.
+
+use rhai::{Engine, AST};
+
+/// One documented function overload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FnDoc {
+    /// Function name as scripts call it.
+    pub name: String,
+    /// `name(a: Type, …) -> Type`.
+    pub signature: String,
+    /// The doc text, `///` markers removed.
+    pub doc: String,
+}
+
+impl FnDoc {
+    /// The first ```` ```rhai ```` block of the doc, if any.
+    pub fn example(&self) -> Option<String> {
+        let start = self.doc.find("```rhai")?;
+        let rest = &self.doc[start + 7..];
+        let end = rest.find("```")?;
+        Some(rest[..end].trim_matches('\n').to_string())
+    }
+
+    /// The one-line summary.
+    pub fn summary(&self) -> &str {
+        self.doc.lines().next().unwrap_or("")
+    }
+}
+
+fn clean_type(t: &str) -> String {
+    let mut out = t.to_string();
+    for (from, to) in [
+        ("hlab::script::types::Vector", "Vector"),
+        ("hlab::script::types::Matrix", "Matrix"),
+        ("hlab::script::types::Data", "Dataset"),
+        ("hlab::script::types::Model", "Model"),
+        ("hlab::script::types::Hist", "History"),
+        ("hlab::script::types::Plot", "Plot"),
+        ("hlab::script::types::Spec", "Spectrum"),
+        ("hlab::script::types::Dens", "Density"),
+        ("hlab::script::types::CurveV", "Curve"),
+        ("rhai::Array", "Array"),
+        ("rhai::Map", "Map"),
+        ("Array", "Array"),
+        ("Map", "Map"),
+        ("INT", "int"),
+        ("i64", "int"),
+        ("f64", "float"),
+        ("&str", "string"),
+        ("ImmutableString", "string"),
+        ("RResult<", ""),
+        ("Result<", ""),
+        (", Box<EvalAltResult>>", ""),
+        ("Dynamic", "any"),
+        ("&mut ", ""),
+    ] {
+        out = out.replace(from, to);
+    }
+    out
+}
+
+fn clean_doc(comments: &[impl AsRef<str>]) -> String {
+    let mut lines = Vec::new();
+    for c in comments {
+        for line in c.as_ref().lines() {
+            let l = line.trim_start();
+            let l = l
+                .strip_prefix("///")
+                .or_else(|| l.strip_prefix("//!"))
+                .unwrap_or(l);
+            lines.push(l.strip_prefix(' ').unwrap_or(l).to_string());
+        }
+    }
+    lines.join("\n").trim().to_string()
+}
+
+/// Every documented function: hlab's built-ins, then those of `ast` (stdlib
+/// and user-defined functions).
+pub fn collect(engine: &Engine, ast: Option<&AST>) -> Vec<FnDoc> {
+    let mut out: Vec<FnDoc> = engine.collect_fn_metadata(
+        None,
+        |info| {
+            let m = info.metadata;
+            if m.name.starts_with("get$")
+                || m.name.starts_with("set$")
+                || m.name.starts_with("index$")
+            {
+                // Properties: documented under their plain name.
+                let prop = m.name.split('$').nth(1).unwrap_or(&m.name).to_string();
+                if m.name.starts_with("set$") {
+                    return None;
+                }
+                return Some(FnDoc {
+                    name: prop.clone(),
+                    signature: format!(".{prop} (property)"),
+                    doc: clean_doc(&m.comments),
+                });
+            }
+            let sig = m.gen_signature(|t| clean_type(t).into());
+            Some(FnDoc {
+                name: m.name.to_string(),
+                signature: clean_type(&sig),
+                doc: clean_doc(&m.comments),
+            })
+        },
+        false,
+    );
+    if let Some(ast) = ast {
+        for f in ast.iter_functions() {
+            if f.name.starts_with('_') {
+                continue;
+            }
+            out.push(FnDoc {
+                name: f.name.to_string(),
+                signature: format!("{}({})", f.name, f.params.join(", ")),
+                doc: clean_doc(&f.comments),
+            });
+        }
+    }
+    out
+}
+
+/// The docs of every overload named `name`.
+pub fn lookup<'a>(docs: &'a [FnDoc], name: &str) -> Vec<&'a FnDoc> {
+    docs.iter().filter(|d| d.name == name).collect()
+}
+
+/// `:help name` text: signatures, then the longest doc among the overloads.
+pub fn help_text(docs: &[FnDoc], name: &str) -> Option<String> {
+    let found = lookup(docs, name);
+    if found.is_empty() {
+        return None;
+    }
+    let mut sigs: Vec<&str> = found.iter().map(|d| d.signature.as_str()).collect();
+    sigs.dedup();
+    let main = found.iter().max_by_key(|d| d.doc.len())?;
+    let mut s = sigs.join("\n");
+    s.push_str("\n\n");
+    s.push_str(&main.doc);
+    Some(s)
+}

@@ -1,0 +1,224 @@
+//! The script-side values: thin handles around hlab's math types, and how
+//! each one prints (shape, first values, provenance — never a Rust path).
+
+use crate::data::{Dataset, Targets};
+use crate::mat::Mat;
+use crate::model::Mlp;
+use crate::train::History;
+use std::fmt;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Formats a float with about six significant digits, trimmed.
+pub fn fmt_num(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let a = x.abs();
+    if (1e-4..1e6).contains(&a) {
+        let digits = (5 - a.log10().floor() as i32).clamp(0, 12) as usize;
+        let s = format!("{x:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        let s = format!("{x:.5e}");
+        // 1.23000e-7 → 1.23e-7
+        match s.split_once('e') {
+            Some((m, e)) if m.contains('.') => {
+                format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.'))
+            }
+            _ => s,
+        }
+    }
+}
+
+/// Formats the first values of a list: `[a, b, c, …, z]`.
+pub fn fmt_list(xs: &[f64], show: usize) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if xs.len() <= show {
+        parts.extend(xs.iter().map(|&x| fmt_num(x)));
+    } else {
+        parts.extend(xs[..show - 1].iter().map(|&x| fmt_num(x)));
+        parts.push("…".into());
+        parts.push(fmt_num(xs[xs.len() - 1]));
+    }
+    format!("[{}]", parts.join(", "))
+}
+
+/// A flat f64 vector (`Vector` in scripts). Cheap to copy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vector(pub Arc<Vec<f64>>);
+
+impl Vector {
+    /// Wraps values.
+    pub fn new(v: Vec<f64>) -> Self {
+        Vector(Arc::new(v))
+    }
+    /// The values.
+    pub fn as_slice(&self) -> &[f64] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Vector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Vector[{}] {}", self.0.len(), fmt_list(&self.0, 8))
+    }
+}
+
+impl IntoIterator for Vector {
+    type Item = f64;
+    type IntoIter = std::vec::IntoIter<f64>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.as_ref().clone().into_iter()
+    }
+}
+
+/// A dense matrix (`Matrix` in scripts).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix(pub Arc<Mat>);
+
+impl Matrix {
+    /// Wraps a matrix.
+    pub fn new(m: Mat) -> Self {
+        Matrix(Arc::new(m))
+    }
+}
+
+impl fmt::Display for Matrix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.0;
+        write!(f, "Matrix {}×{}", m.rows(), m.cols())?;
+        let show = 6;
+        for i in 0..m.rows().min(show) {
+            write!(f, "\n  {}", fmt_list(m.row(i), show))?;
+        }
+        if m.rows() > show {
+            write!(f, "\n  … {} more rows", m.rows() - show)?;
+        }
+        Ok(())
+    }
+}
+
+/// A data set (`Dataset` in scripts).
+#[derive(Clone, Debug)]
+pub struct Data(pub Arc<Dataset>);
+
+impl fmt::Display for Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.0;
+        match d.targets() {
+            Targets::Labels { y, classes } => {
+                let mut counts = vec![0usize; *classes];
+                for &c in y {
+                    counts[c] += 1;
+                }
+                let shown: Vec<String> = counts.iter().take(12).map(|c| c.to_string()).collect();
+                write!(
+                    f,
+                    "Dataset: {} examples × {} features, {} classes (counts {}{})",
+                    d.len(),
+                    d.dim(),
+                    classes,
+                    shown.join("/"),
+                    if counts.len() > 12 { "/…" } else { "" }
+                )
+            }
+            Targets::Values(t) => write!(
+                f,
+                "Dataset: {} examples × {} features, {} regression targets",
+                d.len(),
+                d.dim(),
+                t.cols()
+            ),
+        }
+    }
+}
+
+/// A model handle (`Model` in scripts): copies of the handle share the
+/// model, as in Python; `clone()` makes an independent copy.
+#[derive(Clone, Debug)]
+pub struct Model(pub Arc<RwLock<Mlp>>);
+
+impl Model {
+    /// Wraps a model.
+    pub fn new(m: Mlp) -> Self {
+        Model(Arc::new(RwLock::new(m)))
+    }
+    /// Read access.
+    pub fn read(&self) -> RwLockReadGuard<'_, Mlp> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Write access.
+    pub fn write(&self) -> RwLockWriteGuard<'_, Mlp> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.read();
+        write!(
+            f,
+            "Model: mlp {:?}, {}, {}, {}, {} parameters",
+            m.sizes(),
+            m.act().name(),
+            m.loss_kind().name(),
+            if m.has_bias() { "bias" } else { "no bias" },
+            m.num_params()
+        )
+    }
+}
+
+/// What training recorded (`History` in scripts).
+#[derive(Clone, Debug)]
+pub struct Hist(pub Arc<History>);
+
+impl fmt::Display for Hist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = &self.0;
+        let span = |xs: &[f64]| match (xs.first(), xs.last()) {
+            (Some(a), Some(b)) => format!("{} → {}", fmt_num(*a), fmt_num(*b)),
+            _ => "—".into(),
+        };
+        write!(
+            f,
+            "History: {} steps (lr {}, batch {}, stopped by {}), loss {}, acc {}",
+            h.steps,
+            fmt_num(h.lr),
+            if h.batch == 0 { "full".to_string() } else { h.batch.to_string() },
+            h.stopped_by,
+            span(&h.loss),
+            span(&h.acc)
+        )?;
+        if !h.test_loss.is_empty() {
+            write!(
+                f,
+                ", test loss {}, test acc {}",
+                span(&h.test_loss),
+                span(&h.test_acc)
+            )?;
+        }
+        write!(f, ", {:.2} s", h.seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_short() {
+        assert_eq!(fmt_num(0.1), "0.1");
+        assert_eq!(fmt_num(1.0), "1");
+        assert_eq!(fmt_num(123.456789), "123.457");
+        assert_eq!(fmt_num(1.5e-7), "1.5e-7");
+        assert_eq!(fmt_num(-2.0e9), "-2e9");
+        assert_eq!(fmt_list(&[1.0, 2.0, 3.0, 4.0], 3), "[1, 2, …, 4]");
+    }
+}

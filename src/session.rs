@@ -1,0 +1,349 @@
+//! `Session`: one engine, its variables and the functions defined so far.
+//!
+//! The runner, the REPL and the Jupyter kernel are all built on it. Code is
+//! evaluated with [`Session::eval`]; what it prints and displays flows to the
+//! session's [`Sink`] as it happens (so long scripts stream), and the value of
+//! the last expression comes back as a [`Display`]: text for a terminal and,
+//! for plots, SVG for a notebook. Errors come back as [`ScriptError`] with
+//! the position; the session keeps every variable defined before.
+
+use crate::script;
+use rhai::{Dynamic, Engine, EvalAltResult, Scope, AST};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, Once};
+
+/// A rich value: text always, SVG for charts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Display {
+    /// text/plain.
+    pub text: String,
+    /// image/svg+xml, for plots.
+    pub svg: Option<String>,
+}
+
+impl Display {
+    /// Plain text only.
+    pub fn text(s: impl Into<String>) -> Self {
+        Display {
+            text: s.into(),
+            svg: None,
+        }
+    }
+}
+
+/// Something a running evaluation emits.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Text for standard output (`print`).
+    Stdout(String),
+    /// Text for standard error (`debug`, warnings).
+    Stderr(String),
+    /// A rich value shown now (plots).
+    Display(Display),
+}
+
+/// Where a session's outputs go.
+pub type Sink = Arc<dyn Fn(Output) + Send + Sync>;
+
+/// What kind of failure a [`ScriptError`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The code does not parse.
+    Syntax,
+    /// The code ran and failed.
+    Runtime,
+    /// Stopped by Ctrl-C or a Jupyter interrupt.
+    Interrupted,
+    /// A bug in hlab (a panic), caught at the session boundary.
+    Internal,
+}
+
+/// A failed evaluation, with where it happened.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScriptError {
+    /// What went wrong (`op: expected …, got …`).
+    pub message: String,
+    /// 1-based line in the evaluated code.
+    pub line: Option<usize>,
+    /// 1-based column.
+    pub col: Option<usize>,
+    /// The source line, for a caret display.
+    pub source_line: Option<String>,
+    /// The kind of failure.
+    pub kind: ErrorKind,
+}
+
+impl ScriptError {
+    /// `FILE:LINE:COL: message` (the form `hlab run` prints).
+    pub fn with_file(&self, file: &str) -> String {
+        match (self.line, self.col) {
+            (Some(l), Some(c)) => format!("{file}:{l}:{c}: {}", self.message),
+            (Some(l), None) => format!("{file}:{l}: {}", self.message),
+            _ => format!("{file}: {}", self.message),
+        }
+    }
+
+    /// The message, then the failing line with a caret under the column.
+    pub fn pretty(&self) -> String {
+        let mut s = String::new();
+        if let (Some(src), Some(l)) = (&self.source_line, self.line) {
+            let prefix = format!("{l:>4} | ");
+            s.push_str(&format!("{prefix}{src}\n"));
+            if let Some(c) = self.col {
+                s.push_str(&" ".repeat(prefix.len() + c.saturating_sub(1)));
+                s.push_str("^\n");
+            }
+        }
+        s.push_str("error: ");
+        s.push_str(&self.message);
+        s
+    }
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.col) {
+            (Some(l), Some(c)) => write!(f, "line {l}, column {c}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+static PANIC_HOOK: Once = Once::new();
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+thread_local! {
+    static IN_EVAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn install_panic_hook() {
+    PANIC_HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_EVAL.with(|c| c.get()) {
+                let msg = if let Some(s) = info.payload().downcast_ref::<&str>() {
+                    s.to_string()
+                } else if let Some(s) = info.payload().downcast_ref::<String>() {
+                    s.clone()
+                } else {
+                    "unknown panic".to_string()
+                };
+                let loc = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                if let Ok(mut g) = LAST_PANIC.lock() {
+                    *g = Some(format!("{msg}{loc}"));
+                }
+            } else {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// An evaluation session: engine, variables, functions defined so far.
+pub struct Session {
+    engine: Engine,
+    scope: Scope<'static>,
+    functions: AST,
+    sink: Sink,
+    inputs: Vec<String>,
+}
+
+impl Session {
+    /// A fresh session whose outputs go to `sink`.
+    pub fn new(sink: Sink) -> Session {
+        install_panic_hook();
+        let mut engine = script::build_engine();
+        let s1 = sink.clone();
+        engine.on_print(move |s| s1(Output::Stdout(format!("{s}\n"))));
+        let s2 = sink.clone();
+        engine.on_debug(move |s, _, pos| {
+            let at = if pos.is_none() {
+                String::new()
+            } else {
+                format!("[{pos}] ")
+            };
+            s2(Output::Stderr(format!("{at}{s}\n")))
+        });
+        let mut scope = Scope::new();
+        scope.push("ARGS", rhai::Array::new());
+        Session {
+            engine,
+            scope,
+            functions: AST::empty(),
+            sink,
+            inputs: Vec::new(),
+        }
+    }
+
+    /// A session that collects its outputs into a shared vector (for tests
+    /// and for callers that want everything at the end).
+    pub fn collecting() -> (Session, Arc<Mutex<Vec<Output>>>) {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let b = buf.clone();
+        let s = Session::new(Arc::new(move |o| {
+            if let Ok(mut g) = b.lock() {
+                g.push(o);
+            }
+        }));
+        (s, buf)
+    }
+
+    /// Sets the script's `ARGS` array.
+    pub fn set_args(&mut self, args: &[String]) {
+        let arr: rhai::Array = args.iter().map(|a| Dynamic::from(a.clone())).collect();
+        self.scope.set_value("ARGS", arr);
+    }
+
+    /// The engine (for docs and completion).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Functions defined so far (stdlib and user).
+    pub fn functions(&self) -> &AST {
+        &self.functions
+    }
+
+    /// Names and values of the variables defined so far.
+    pub fn variables(&self) -> Vec<(String, String, String)> {
+        self.scope
+            .iter()
+            .map(|(name, _, v)| {
+                let ty = self.engine.map_type_name(v.type_name()).to_string();
+                let mut val = script::show(&v);
+                if let Some(first) = val.lines().next() {
+                    val = first.to_string();
+                }
+                if val.chars().count() > 70 {
+                    val = val.chars().take(69).collect::<String>() + "…";
+                }
+                (name.to_string(), ty, val)
+            })
+            .collect()
+    }
+
+    /// Every input evaluated successfully so far, in order.
+    pub fn inputs(&self) -> &[String] {
+        &self.inputs
+    }
+
+    /// Evaluates `code`; returns the value of its last expression (if it has
+    /// one worth showing). Outputs stream to the sink while it runs.
+    pub fn eval(&mut self, code: &str) -> Result<Option<Display>, ScriptError> {
+        crate::progress::clear_interrupt();
+        let ast = self
+            .engine
+            .compile_with_scope(&self.scope, code)
+            .map_err(|e| {
+                let pos = e.position();
+                make_error(code, e.to_string(), pos, ErrorKind::Syntax)
+            })?;
+        let merged = self.functions.merge(&ast);
+        let sink = self.sink.clone();
+        let engine = &self.engine;
+        let scope = &mut self.scope;
+        IN_EVAL.with(|c| c.set(true));
+        let result = script::with_sink(&sink, || {
+            catch_unwind(AssertUnwindSafe(|| {
+                engine.eval_ast_with_scope::<Dynamic>(scope, &merged)
+            }))
+        });
+        IN_EVAL.with(|c| c.set(false));
+        let value = match result {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => return Err(convert_error(code, &e)),
+            Err(_) => {
+                let msg = LAST_PANIC
+                    .lock()
+                    .ok()
+                    .and_then(|mut g| g.take())
+                    .unwrap_or_else(|| "unknown panic".into());
+                return Err(ScriptError {
+                    message: format!(
+                        "internal error in hlab (a bug, please report it): {msg}; the session and its variables are kept"
+                    ),
+                    line: None,
+                    col: None,
+                    source_line: None,
+                    kind: ErrorKind::Internal,
+                });
+            }
+        };
+        let mut fns = merged;
+        fns.clear_statements();
+        self.functions = fns;
+        self.inputs.push(code.to_string());
+        Ok(display_value(&value))
+    }
+
+    /// Docs of every function this session knows.
+    pub fn docs(&self) -> Vec<script::docs::FnDoc> {
+        script::docs::collect(&self.engine, Some(&self.functions))
+    }
+
+    /// Forgets every variable and function (`:reset`).
+    pub fn reset(&mut self) {
+        self.scope.clear();
+        self.scope.push("ARGS", rhai::Array::new());
+        self.functions = AST::empty();
+        self.inputs.clear();
+    }
+}
+
+fn display_value(v: &Dynamic) -> Option<Display> {
+    if v.is_unit() {
+        return None;
+    }
+    if let Some(d) = script::rich(v) {
+        return d;
+    }
+    Some(Display::text(script::show(v)))
+}
+
+fn make_error(code: &str, message: String, pos: rhai::Position, kind: ErrorKind) -> ScriptError {
+    let message = strip_position(&message);
+    let line = pos.line();
+    let col = pos.position();
+    let source_line = line.and_then(|l| code.lines().nth(l - 1)).map(str::to_string);
+    ScriptError {
+        message,
+        line,
+        col,
+        source_line,
+        kind,
+    }
+}
+
+fn strip_position(s: &str) -> String {
+    match s.rfind(" (line ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s.to_string(),
+    }
+}
+
+fn convert_error(code: &str, e: &EvalAltResult) -> ScriptError {
+    let mut calls: Vec<String> = Vec::new();
+    let mut cur = e;
+    while let EvalAltResult::ErrorInFunctionCall(name, _, inner, _) = cur {
+        calls.push(name.clone());
+        cur = inner;
+    }
+    let (msg, kind) = match cur {
+        EvalAltResult::ErrorRuntime(d, _) => (d.to_string(), ErrorKind::Runtime),
+        EvalAltResult::ErrorTerminated(..) => ("interrupted".to_string(), ErrorKind::Interrupted),
+        other => (strip_position(&other.to_string()), ErrorKind::Runtime),
+    };
+    let kind = if msg.ends_with(": interrupted") {
+        ErrorKind::Interrupted
+    } else {
+        kind
+    };
+    let mut msg = msg;
+    for c in calls {
+        msg.push_str(&format!(" (in function '{c}')"));
+    }
+    make_error(code, msg, cur.position(), kind)
+}
