@@ -30,35 +30,67 @@ impl FnDoc {
 }
 
 fn clean_type(t: &str) -> String {
-    let mut out = t.to_string();
-    for (from, to) in [
-        ("hlab::script::types::Vector", "Vector"),
-        ("hlab::script::types::Matrix", "Matrix"),
-        ("hlab::script::types::Data", "Dataset"),
-        ("hlab::script::types::Model", "Model"),
-        ("hlab::script::types::Hist", "History"),
-        ("hlab::script::types::Plot", "Plot"),
-        ("hlab::script::types::Spec", "Spectrum"),
-        ("hlab::script::types::Dens", "Density"),
-        ("hlab::script::types::CurveV", "Curve"),
-        ("rhai::Array", "Array"),
-        ("rhai::Map", "Map"),
-        ("Array", "Array"),
-        ("Map", "Map"),
-        ("INT", "int"),
-        ("i64", "int"),
-        ("f64", "float"),
-        ("&str", "string"),
-        ("ImmutableString", "string"),
-        ("RResult<", ""),
-        ("Result<", ""),
-        (", Box<EvalAltResult>>", ""),
-        ("Dynamic", "any"),
-        ("&mut ", ""),
-    ] {
-        out = out.replace(from, to);
+    // Unwrap result types: `RResult<X>` / `Result<X, …>` → `X`.
+    let mut t = t.trim().to_string();
+    for wrapper in ["RResult<", "Result<"] {
+        while let Some(i) = t.find(wrapper) {
+            let inner_start = i + wrapper.len();
+            let mut depth = 1;
+            let mut end = None;
+            for (k, ch) in t[inner_start..].char_indices() {
+                match ch {
+                    '<' => depth += 1,
+                    '>' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = Some(inner_start + k);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let Some(end) = end else { break };
+            let inner = t[inner_start..end]
+                .split(", Box<")
+                .next()
+                .unwrap_or("")
+                .to_string();
+            t = format!("{}{}{}", &t[..i], inner, &t[end + 1..]);
+        }
     }
-    out
+    // Map word by word.
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let w = word.rsplit("::").next().unwrap_or(word).to_string();
+        out.push_str(match w.as_str() {
+            "Data" => "Dataset",
+            "Hist" => "History",
+            "Spec" => "Spectrum",
+            "Dens" => "Density",
+            "CurveV" => "Curve",
+            "INT" | "i64" => "int",
+            "FLOAT" | "f64" => "float",
+            "ImmutableString" | "str" | "String" => "string",
+            "Dynamic" => "any",
+            "mut" => "",
+            other => other,
+        });
+        word.clear();
+    };
+    for ch in t.chars() {
+        if ch.is_alphanumeric() || ch == '_' || ch == ':' {
+            word.push(ch);
+        } else {
+            flush(&mut word, &mut out);
+            if ch != '&' {
+                out.push(ch);
+            }
+        }
+    }
+    flush(&mut word, &mut out);
+    out.replace("  ", " ")
 }
 
 fn clean_doc(comments: &[impl AsRef<str>]) -> String {

@@ -182,7 +182,7 @@ pub mod model {
     /// ```rhai
     /// let data = make_clusters(#{ n: 50, k: 3, dim: 4, seed: 1 });
     /// let m = mlp([4, 8, 3], #{ init: "normal", init_std: 0.0 });
-    /// assert_close(loss(m, data), log(3.0), 1e-12);   // uniform softmax at zero weights
+    /// assert_close(loss(m, data), ln(3.0), 1e-12);   // uniform softmax at zero weights
     /// ```
     #[rhai_fn(return_raw)]
     pub fn loss(m: Model, data: Data) -> RResult<f64> {

@@ -64,7 +64,7 @@ pub mod values {
     ///
     /// # Example
     /// ```rhai
-    /// print(norm(zeros(5)));   // prints 0
+    /// print(norm(zeros(5)));   // prints 0.0
     /// ```
     #[rhai_fn(return_raw)]
     pub fn zeros(n: INT) -> RResult<Vector> {
@@ -104,7 +104,7 @@ pub mod values {
     /// # Example
     /// ```rhai
     /// let v = vector([1, 2, 3]);
-    /// print(v[-1]);   // prints 3
+    /// print(v[-1]);   // prints 3.0
     /// ```
     #[rhai_fn(index_get, return_raw, pure)]
     pub fn vec_index(v: &mut Vector, i: INT) -> RResult<f64> {
@@ -120,7 +120,7 @@ pub mod values {
     ///
     /// # Example
     /// ```rhai
-    /// print(dot(vector([1, 2]), vector([3, 4])));   // prints 11
+    /// print(dot(vector([1, 2]), vector([3, 4])));   // prints 11.0
     /// ```
     #[rhai_fn(return_raw)]
     pub fn dot(a: Vector, b: Vector) -> RResult<f64> {
@@ -132,7 +132,7 @@ pub mod values {
     ///
     /// # Example
     /// ```rhai
-    /// print(norm(vector([3, 4])));   // prints 5
+    /// print(norm(vector([3, 4])));   // prints 5.0
     /// ```
     pub fn norm(v: Vector) -> f64 {
         mat::norm(&v.0)
@@ -174,9 +174,9 @@ pub mod values {
     /// # Example
     /// ```rhai
     /// let v = vector([1, 2]) * 3;
-    /// print(v[1]);         // prints 6
-    /// print((2 * v)[0]);   // prints 6
-    /// print((v / 2)[1]);   // prints 3
+    /// print(v[1]);         // prints 6.0
+    /// print((2 * v)[0]);   // prints 6.0
+    /// print((v / 2)[1]);   // prints 3.0
     /// ```
     #[rhai_fn(name = "*")]
     pub fn vec_mul_f(a: Vector, s: f64) -> Vector {
@@ -241,7 +241,7 @@ pub mod values {
     ///
     /// # Example
     /// ```rhai
-    /// print(sum(vector([1, 2, 3])));   // prints 6
+    /// print(sum(vector([1, 2, 3])));   // prints 6.0
     /// ```
     pub fn sum(v: Vector) -> f64 {
         v.0.iter().sum()
@@ -265,8 +265,8 @@ pub mod values {
     /// ```rhai
     /// let m = matrix([[1, 2], [3, 4]]);
     /// print(m.rows);      // prints 2
-    /// print(m[1][0]);     // prints 3
-    /// print(m.trace());   // prints 5
+    /// print(m[1][0]);     // prints 3.0
+    /// print(m.trace());   // prints 5.0
     /// ```
     #[rhai_fn(return_raw)]
     pub fn matrix(rows: Array) -> RResult<Matrix> {
@@ -289,7 +289,7 @@ pub mod values {
     ///
     /// # Example
     /// ```rhai
-    /// print(eye(3).trace());   // prints 3
+    /// print(eye(3).trace());   // prints 3.0
     /// ```
     #[rhai_fn(return_raw)]
     pub fn eye(n: INT) -> RResult<Matrix> {
@@ -327,7 +327,7 @@ pub mod values {
     ///
     /// # Example
     /// ```rhai
-    /// print(matrix([[1, 2], [3, 4]]).get(0, 1));   // prints 2
+    /// print(matrix([[1, 2], [3, 4]]).get(0, 1));   // prints 2.0
     /// ```
     #[rhai_fn(return_raw, pure)]
     pub fn get(m: &mut Matrix, i: INT, j: INT) -> RResult<f64> {
@@ -380,7 +380,7 @@ pub mod values {
     /// # Example
     /// ```rhai
     /// let d = eye(2) * 3 - eye(2);
-    /// print(d.trace());   // prints 4
+    /// print(d.trace());   // prints 4.0
     /// ```
     #[rhai_fn(name = "-", return_raw)]
     pub fn mat_sub(a: Matrix, b: Matrix) -> RResult<Matrix> {
@@ -422,7 +422,7 @@ pub mod values {
     /// # Example
     /// ```rhai
     /// let y = matrix([[1, 2], [3, 4]]) * vector([1, 1]);
-    /// print(y[1]);   // prints 7
+    /// print(y[1]);   // prints 7.0
     /// ```
     #[rhai_fn(name = "*", return_raw)]
     pub fn mat_vec(a: Matrix, v: Vector) -> RResult<Vector> {

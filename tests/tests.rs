@@ -1,0 +1,4 @@
+//! hlab's integration tests, compiled into one binary.
+
+mod cli;
+mod docs;
