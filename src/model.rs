@@ -464,6 +464,57 @@ impl Mlp {
         }
     }
 
+    /// Everything the curvature products at the current parameters share:
+    /// the forward pass, the back-propagated errors and the softmax.
+    pub(crate) fn curvature_state(&self, batch: &Batch) -> Result<CurvState> {
+        let net = Net::new(self, &self.params)?;
+        let fw = net.forward(&batch.x)?;
+        let (_, delta) = self.head(&fw, batch, true)?;
+        let nl = net.w.len();
+        let mut deltas: Vec<Tensor> = Vec::with_capacity(nl);
+        let mut d = delta.ok_or_else(|| Error::invalid("hvp", "internal: no output error"))?;
+        for l in (0..nl).rev() {
+            let next = if l > 0 {
+                Some(d.matmul(&net.w[l])?.mul(&fw.dact[l - 1])?)
+            } else {
+                None
+            };
+            deltas.push(d);
+            match next {
+                Some(nd) => d = nd,
+                None => break,
+            }
+        }
+        deltas.reverse();
+        // (δ_l W_l) ⊙ σ''(z_{l−1}) for the second-order activation term.
+        let mut dw_dd = Vec::with_capacity(nl);
+        for l in 0..nl {
+            dw_dd.push(if l > 0 {
+                match &fw.ddact[l - 1] {
+                    Some(dd) => Some(deltas[l].matmul(&net.w[l])?.mul(dd)?),
+                    None => None,
+                }
+            } else {
+                None
+            });
+        }
+        let prob = match self.loss {
+            LossKind::CrossEntropy => Some(candle_nn::ops::softmax_last_dim(fw.output())?),
+            LossKind::Mse => None,
+        };
+        Ok(CurvState {
+            net,
+            fw,
+            deltas,
+            dw_dd,
+            prob,
+            x: batch.x.clone(),
+            n: batch.n,
+            layers: self.layers(),
+            p: self.params.len(),
+        })
+    }
+
     /// Products with the exact Hessian (or the Gauss–Newton matrix) of the
     /// loss: row j of the result is `H vⱼ` for row j of `vs` (b × P).
     pub(crate) fn curvature_block(
@@ -472,8 +523,137 @@ impl Mlp {
         vs: &Mat,
         gauss_newton: bool,
     ) -> Result<Mat> {
+        self.curvature_state(batch)?.apply(vs, gauss_newton)
+    }
+}
+
+/// The forward state shared by curvature products at fixed parameters.
+pub struct CurvState {
+    net: Net,
+    fw: Forward,
+    deltas: Vec<Tensor>,
+    dw_dd: Vec<Option<Tensor>>,
+    prob: Option<Tensor>,
+    x: Tensor,
+    n: usize,
+    layers: Vec<Layer>,
+    p: usize,
+}
+
+/// (b, N, h) → (N, b·h), contiguous.
+fn bnh_to_nbh(t: &Tensor) -> Result<Tensor> {
+    let (b, n, h) = t.dims3()?;
+    Ok(t.transpose(0, 1)?.contiguous()?.reshape((n, b * h))?)
+}
+
+/// (N, b·h) → (b, N, h), contiguous.
+fn nbh_to_bnh(t: &Tensor, b: usize) -> Result<Tensor> {
+    let (n, bh) = t.dims2()?;
+    Ok(t.reshape((n, b, bh / b))?.transpose(0, 1)?.contiguous()?)
+}
+
+/// (b, N, h) · M (h, k) → (b, N, k).
+fn bmm_right(t: &Tensor, m: &Tensor) -> Result<Tensor> {
+    let (b, n, h) = t.dims3()?;
+    let k = m.dim(1)?;
+    Ok(t.reshape((b * n, h))?.matmul(m)?.reshape((b, n, k))?)
+}
+
+impl CurvState {
+    /// Number of parameters of the first layer (they lead the flat vector).
+    pub(crate) fn first_layer_len(&self) -> usize {
+        let l = self.layers[0];
+        l.fan_in * l.fan_out + if l.b_off.is_some() { l.fan_out } else { 0 }
+    }
+
+    /// The exact block of the Hessian (or Gauss–Newton matrix) for the first
+    /// layer's parameters, without one product per parameter.
+    ///
+    /// The first layer's pre-activations are linear in its parameters, so
+    /// `H[(j,i),(j',i')] = Σₙ x_{n,i} x_{n,i'} Kₙ[j,j']` with
+    /// `Kₙ = ∂²L/∂z₁ₙ∂z₁ₙ` (h₁ × h₁ per example; bias columns take x = 1).
+    /// K comes from h₁ R-passes that start at z₁, and the block from
+    /// h₁(h₁+1)/2 weighted Gram products XᵀDX.
+    pub(crate) fn first_layer_block(&self, gauss_newton: bool) -> Result<Mat> {
+        let lay = self.layers[0];
+        let (h1, d) = (lay.fan_out, lay.fan_in);
+        let nl = self.layers.len();
+        let n = self.n;
+        let fw = &self.fw;
+        // Rz₁ = e_j for every example: (h1, N, h1).
+        let eye = Tensor::eye(h1, DType::F64, &Device::Cpu)?.reshape((h1, 1, h1))?;
+        let rz0 = eye.broadcast_as((h1, n, h1))?.contiguous()?;
+        let mut rz = vec![rz0];
+        for l in 1..nl {
+            let ra = rz[l - 1].broadcast_mul(&fw.dact[l - 1])?;
+            rz.push(bmm_right(&ra, &self.net.w[l].t()?)?);
+        }
+        let scale = 1.0 / n as f64;
+        let rzl = &rz[nl - 1];
+        let mut rdelta = match &self.prob {
+            Some(prob) => {
+                let pr = rzl.broadcast_mul(prob)?;
+                let s = pr.sum_keepdim(D::Minus1)?;
+                pr.sub(&s.broadcast_mul(prob)?)?.affine(scale, 0.0)?
+            }
+            None => rzl.affine(scale, 0.0)?,
+        };
+        for l in (1..nl).rev() {
+            let mut nd = bmm_right(&rdelta, &self.net.w[l])?.broadcast_mul(&fw.dact[l - 1])?;
+            if !gauss_newton {
+                if let Some(dw) = &self.dw_dd[l] {
+                    nd = nd.add(&rz[l - 1].broadcast_mul(dw)?)?;
+                }
+            }
+            rdelta = nd;
+        }
+        // K[j] (N, h1): column j' holds ∂²L/∂z₁[j']∂z₁[j] for every example.
+        let p1 = self.first_layer_len();
+        let mut out = Mat::zeros(p1, p1);
+        let x = &self.x;
+        let xt = x.t()?;
+        let b_off = lay.b_off.map(|_| h1 * d);
+        for j in 0..h1 {
+            let kj = rdelta.get(j)?; // (N, h1)
+            if let Some(bo) = b_off {
+                // Weight–bias and bias–bias entries.
+                let xk = xt.matmul(&kj)?.to_vec2::<f64>()?; // (d, h1)
+                let ks = kj.sum(0)?.to_vec1::<f64>()?;
+                for (i, row) in xk.iter().enumerate() {
+                    for (jp, &v) in row.iter().enumerate() {
+                        out.set(j * d + i, bo + jp, v);
+                        out.set(bo + jp, j * d + i, v);
+                    }
+                }
+                for (jp, &v) in ks.iter().enumerate() {
+                    out.set(bo + j, bo + jp, v);
+                }
+            }
+            for jp in j..h1 {
+                let k = kj.narrow(1, jp, 1)?; // (N, 1)
+                let g = xt
+                    .matmul(&x.broadcast_mul(&k)?)?
+                    .flatten_all()?
+                    .to_vec1::<f64>()?;
+                for i in 0..d {
+                    let r1 = j * d + i;
+                    let row = &g[i * d..(i + 1) * d];
+                    out.data_mut()[r1 * p1 + jp * d..r1 * p1 + jp * d + d].copy_from_slice(row);
+                    if jp != j {
+                        for (ip, &v) in row.iter().enumerate() {
+                            out.set(jp * d + ip, r1, v);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The R-operator on a block of directions (rows of `vs`).
+    pub(crate) fn apply(&self, vs: &Mat, gauss_newton: bool) -> Result<Mat> {
         let op = if gauss_newton { "gauss_newton" } else { "hvp" };
-        let p = self.params.len();
+        let p = self.p;
         if vs.cols() != p {
             return Err(Error::shape(
                 op,
@@ -482,13 +662,14 @@ impl Mlp {
             ));
         }
         let b = vs.rows();
-        let net = Net::new(self, &self.params)?;
-        let fw = net.forward(&batch.x)?;
-        let layers = self.layers();
-        // Directions as per-layer tensors: Vw (b, out, in), Vb (b, 1, out).
-        let mut vw = Vec::with_capacity(layers.len());
-        let mut vb = Vec::with_capacity(layers.len());
-        for l in &layers {
+        let layers = &self.layers;
+        let nl = layers.len();
+        let fw = &self.fw;
+        let net = &self.net;
+        // Directions per layer: Vw as (b·out, in), Vb as (b, 1, out).
+        let mut vw = Vec::with_capacity(nl);
+        let mut vb = Vec::with_capacity(nl);
+        for l in layers {
             let nw = l.fan_in * l.fan_out;
             let mut w = Vec::with_capacity(b * nw);
             let mut bb = Vec::with_capacity(b * l.fan_out);
@@ -499,21 +680,25 @@ impl Mlp {
                     bb.extend_from_slice(&row[o..o + l.fan_out]);
                 }
             }
-            vw.push(Tensor::from_vec(w, (b, l.fan_out, l.fan_in), &Device::Cpu)?);
+            vw.push(Tensor::from_vec(
+                w,
+                (b * l.fan_out, l.fan_in),
+                &Device::Cpu,
+            )?);
             vb.push(match l.b_off {
                 Some(_) => Some(Tensor::from_vec(bb, (b, 1, l.fan_out), &Device::Cpu)?),
                 None => None,
             });
         }
-        let nl = layers.len();
-        // Forward R-pass: Rz[l] (b, N, out_l); Ra[l] for hidden layers.
+        // Forward R-pass: Rz[l] (b, N, out_l), Ra[l] for hidden layers.
         let mut rz: Vec<Tensor> = Vec::with_capacity(nl);
         let mut ra: Vec<Tensor> = Vec::with_capacity(nl);
         for l in 0..nl {
-            let a_prev = if l == 0 { &batch.x } else { &fw.a[l - 1] };
-            let mut z = a_prev.broadcast_matmul(&vw[l].transpose(1, 2)?)?;
+            let a_prev = if l == 0 { &self.x } else { &fw.a[l - 1] };
+            // a_{l−1} V_lᵀ as one (N, in)·(in, b·out) product.
+            let mut z = nbh_to_bnh(&a_prev.matmul(&vw[l].t()?)?, b)?;
             if l > 0 {
-                z = z.add(&ra[l - 1].broadcast_matmul(&net.w[l].t()?)?)?;
+                z = z.add(&bmm_right(&ra[l - 1], &net.w[l].t()?)?)?;
             }
             if let Some(vb) = &vb[l] {
                 z = z.broadcast_add(vb)?;
@@ -524,84 +709,71 @@ impl Mlp {
             rz.push(z);
         }
         // R of the output error.
-        let (_, delta) = self.head(&fw, batch, !gauss_newton)?;
-        let n = batch.n as f64;
+        let scale = 1.0 / self.n as f64;
         let rzl = &rz[nl - 1];
-        let mut rdelta = match self.loss {
-            LossKind::CrossEntropy => {
-                let prob = candle_nn::ops::softmax_last_dim(fw.output())?;
-                let pr = rzl.broadcast_mul(&prob)?;
+        let mut rdelta = match &self.prob {
+            Some(prob) => {
+                let pr = rzl.broadcast_mul(prob)?;
                 let s = pr.sum_keepdim(D::Minus1)?;
-                pr.sub(&s.broadcast_mul(&prob)?)?.affine(1.0 / n, 0.0)?
+                pr.sub(&s.broadcast_mul(prob)?)?.affine(scale, 0.0)?
             }
-            LossKind::Mse => rzl.affine(1.0 / n, 0.0)?,
+            None => rzl.affine(scale, 0.0)?,
         };
         // Backward R-pass.
-        let mut deltas: Vec<Option<Tensor>> = vec![None; nl];
-        if !gauss_newton {
-            // Ordinary back-propagated errors δ_l (N, out_l).
-            let mut d = delta.ok_or_else(|| Error::invalid(op, "internal: no output error"))?;
-            for l in (0..nl).rev() {
-                let next = if l > 0 {
-                    Some(d.matmul(&net.w[l])?.mul(&fw.dact[l - 1])?)
-                } else {
-                    None
-                };
-                deltas[l] = Some(d);
-                match next {
-                    Some(nd) => d = nd,
-                    None => break,
-                }
-            }
-        }
-        let mut out_w: Vec<Tensor> = vec![];
-        let mut out_b: Vec<Option<Tensor>> = vec![];
-        for l in (0..nl).rev() {
-            let a_prev = if l == 0 { &batch.x } else { &fw.a[l - 1] };
-            // R(gW) = Rδᵀ a_{l−1} + δᵀ R(a_{l−1}).
-            let mut gw = rdelta.transpose(1, 2)?.broadcast_matmul(a_prev)?;
-            if let (Some(d), true) = (&deltas[l], l > 0) {
-                gw = gw.add(&d.t()?.broadcast_matmul(&ra[l - 1])?)?;
-            }
-            let gb = if layers[l].b_off.is_some() {
-                Some(rdelta.sum(1)?)
-            } else {
-                None
-            };
-            out_w.push(gw);
-            out_b.push(gb);
-            if l > 0 {
-                // Rδ_{l−1} = (Rδ W + δ V) ⊙ σ'(z) + (δ W) ⊙ σ''(z) ⊙ Rz.
-                let mut back = rdelta.broadcast_matmul(&net.w[l])?;
-                if let Some(d) = &deltas[l] {
-                    back = back.add(&d.broadcast_matmul(&vw[l])?)?;
-                }
-                let mut nd = back.broadcast_mul(&fw.dact[l - 1])?;
-                if let Some(d) = &deltas[l] {
-                    if let Some(dd) = &fw.ddact[l - 1] {
-                        let dw = d.matmul(&net.w[l])?.mul(dd)?;
-                        nd = nd.add(&rz[l - 1].broadcast_mul(&dw)?)?;
-                    }
-                }
-                rdelta = nd;
-            }
-        }
-        out_w.reverse();
-        out_b.reverse();
         let mut out = Mat::zeros(b, p);
-        for (l, (gw, gb)) in layers.iter().zip(out_w.iter().zip(&out_b)) {
-            let nw = l.fan_in * l.fan_out;
+        for l in (0..nl).rev() {
+            let lay = layers[l];
+            let a_prev = if l == 0 { &self.x } else { &fw.a[l - 1] };
+            let (_, n, out_l) = rdelta.dims3()?;
+            // R(gW) = Rδᵀ a_{l−1} + δᵀ R(a_{l−1}), as (b·out, in).
+            let rdt = rdelta
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((b * out_l, n))?;
+            let mut gw = rdt.matmul(a_prev)?;
+            if !gauss_newton && l > 0 {
+                // δᵀ R(a) : (out, N)·(N, b·in) → (out, b, in) → (b, out, in).
+                let t = self.deltas[l].t()?.matmul(&bnh_to_nbh(&ra[l - 1])?)?;
+                let t = t
+                    .reshape((out_l, b, lay.fan_in))?
+                    .transpose(0, 1)?
+                    .contiguous()?
+                    .reshape((b * out_l, lay.fan_in))?;
+                gw = gw.add(&t)?;
+            }
             let gw = gw.flatten_all()?.to_vec1::<f64>()?;
-            let gb = match gb {
-                Some(t) => Some(t.flatten_all()?.to_vec1::<f64>()?),
+            let nw = lay.fan_in * lay.fan_out;
+            let gb = match lay.b_off {
+                Some(_) => Some(rdelta.sum(1)?.flatten_all()?.to_vec1::<f64>()?),
                 None => None,
             };
             for j in 0..b {
                 let row = &mut out.data_mut()[j * p..(j + 1) * p];
-                row[l.w_off..l.w_off + nw].copy_from_slice(&gw[j * nw..(j + 1) * nw]);
-                if let (Some(o), Some(gb)) = (l.b_off, &gb) {
-                    row[o..o + l.fan_out].copy_from_slice(&gb[j * l.fan_out..(j + 1) * l.fan_out]);
+                row[lay.w_off..lay.w_off + nw].copy_from_slice(&gw[j * nw..(j + 1) * nw]);
+                if let (Some(o), Some(gb)) = (lay.b_off, &gb) {
+                    row[o..o + lay.fan_out]
+                        .copy_from_slice(&gb[j * lay.fan_out..(j + 1) * lay.fan_out]);
                 }
+            }
+            if l > 0 {
+                // Rδ_{l−1} = (Rδ W + δ V) ⊙ σ'(z) + (δ W) ⊙ σ''(z) ⊙ Rz.
+                let mut back = bmm_right(&rdelta, &net.w[l])?;
+                if !gauss_newton {
+                    // δ V : (N, out)·(out, b·in) → (b, N, in).
+                    let v = vw[l]
+                        .reshape((b, out_l, lay.fan_in))?
+                        .transpose(0, 1)?
+                        .contiguous()?
+                        .reshape((out_l, b * lay.fan_in))?;
+                    back = back.add(&nbh_to_bnh(&self.deltas[l].matmul(&v)?, b)?)?;
+                }
+                let mut nd = back.broadcast_mul(&fw.dact[l - 1])?;
+                if !gauss_newton {
+                    if let Some(dw) = &self.dw_dd[l] {
+                        nd = nd.add(&rz[l - 1].broadcast_mul(dw)?)?;
+                    }
+                }
+                rdelta = nd;
             }
         }
         Ok(out)
@@ -638,7 +810,7 @@ fn argmax(xs: &[f64]) -> usize {
 }
 
 /// A data set as tensors: inputs (N, d) and targets (N, k) (one-hot for labels).
-pub(crate) struct Batch {
+pub struct Batch {
     pub(crate) x: Tensor,
     pub(crate) t: Tensor,
     pub(crate) n: usize,
@@ -647,7 +819,7 @@ pub(crate) struct Batch {
 impl Batch {
     /// Converts `data` (already checked against the model) for a net with `k` outputs.
     pub(crate) fn new(data: &Dataset, k: usize) -> Result<Batch> {
-        let x = mat_tensor(data.x())?;
+        let x = data.x_tensor()?;
         let n = data.len();
         let t = match data.targets() {
             Targets::Labels { y, .. } => {
@@ -1000,7 +1172,11 @@ impl Mlp {
             return Err(Error::io("load_params", path, "no such file"));
         }
         if path.is_dir() {
-            return Err(Error::io("load_params", path, "is a directory, expected a file"));
+            return Err(Error::io(
+                "load_params",
+                path,
+                "is a directory, expected a file",
+            ));
         }
         match extension(path) {
             Some("npy") => match crate::data::npy::read_npy(path)? {

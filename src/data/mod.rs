@@ -23,10 +23,18 @@ pub enum Targets {
 }
 
 /// Inputs and targets.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Dataset {
     x: Mat,
     targets: Targets,
+    /// The inputs as a tensor, made once on first use.
+    x_tensor: std::sync::OnceLock<candle_core::Tensor>,
+}
+
+impl PartialEq for Dataset {
+    fn eq(&self, other: &Self) -> bool {
+        self.x == other.x && self.targets == other.targets
+    }
 }
 
 impl Dataset {
@@ -79,7 +87,28 @@ impl Dataset {
                 }
             }
         }
-        Ok(Dataset { x, targets })
+        Ok(Dataset::raw(x, targets))
+    }
+
+    fn raw(x: Mat, targets: Targets) -> Dataset {
+        Dataset {
+            x,
+            targets,
+            x_tensor: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The inputs as an (N, d) f64 tensor, converted once and cached.
+    pub fn x_tensor(&self) -> Result<candle_core::Tensor> {
+        if let Some(t) = self.x_tensor.get() {
+            return Ok(t.clone());
+        }
+        let t = candle_core::Tensor::from_slice(
+            self.x.data(),
+            self.x.shape(),
+            &candle_core::Device::Cpu,
+        )?;
+        Ok(self.x_tensor.get_or_init(|| t).clone())
     }
 
     /// From inputs and integer labels; `classes = max(y) + 1`.
@@ -151,7 +180,7 @@ impl Dataset {
                 Targets::Values(Mat::from_vec(idx.len(), k, ts).expect("row count matches"))
             }
         };
-        Dataset { x, targets }
+        Dataset::raw(x, targets)
     }
 
     /// Shuffles with `seed` and cuts into a first part of ⌊frac·N⌋ rows and the rest.
