@@ -517,6 +517,7 @@ impl Mlp {
 
     /// Products with the exact Hessian (or the Gauss–Newton matrix) of the
     /// loss: row j of the result is `H vⱼ` for row j of `vs` (b × P).
+    #[cfg(test)]
     pub(crate) fn curvature_block(
         &self,
         batch: &Batch,
@@ -1102,35 +1103,6 @@ mod tests {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
-/// then a rename, so a failed save leaves an existing file intact.
-pub fn write_atomic(op: &'static str, path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    if path.is_dir() {
-        return Err(Error::io(op, path, "is a directory, expected a file path"));
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let res = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(op, path, e));
-    }
-    Ok(())
-}
-
 impl Mlp {
     /// Saves the parameters: `.npy` holds the flat vector, `.safetensors`
     /// one tensor per layer (`layers.0.weight`, `layers.0.bias`, …).
@@ -1140,7 +1112,7 @@ impl Mlp {
                 let bytes = crate::data::npy::npy_bytes(&crate::data::npy::NpyArray::Vector(
                     self.params.clone(),
                 ));
-                write_atomic("save_params", path, &bytes)
+                crate::data::npy::write_atomic("save_params", path, &bytes)
             }
             Some("safetensors") => {
                 let mut map = std::collections::HashMap::new();

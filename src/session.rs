@@ -307,7 +307,9 @@ fn make_error(code: &str, message: String, pos: rhai::Position, kind: ErrorKind)
     let message = strip_position(&message);
     let line = pos.line();
     let col = pos.position();
-    let source_line = line.and_then(|l| code.lines().nth(l - 1)).map(str::to_string);
+    let source_line = line
+        .and_then(|l| code.lines().nth(l - 1))
+        .map(str::to_string);
     ScriptError {
         message,
         line,

@@ -22,14 +22,26 @@ fn write_script(name: &str, code: &str) -> PathBuf {
 #[test]
 fn run_passes_args_and_exits_zero() {
     let p = write_script("args.rhai", "print(ARGS.len()); print(ARGS[1]);");
-    let out = hlab().args(["run"]).arg(&p).args(["--quick", "x"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = hlab()
+        .args(["run"])
+        .arg(&p)
+        .args(["--quick", "x"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2\nx\n");
 }
 
 #[test]
 fn eval_prints_the_last_value() {
-    let out = hlab().args(["-e", "let v = vector([3, 4]); norm(v)"]).output().unwrap();
+    let out = hlab()
+        .args(["-e", "let v = vector([3, 4]); norm(v)"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5.0");
 }
@@ -38,8 +50,16 @@ fn eval_prints_the_last_value() {
 #[test]
 fn wrong_scripts_fail_with_one_clear_line() {
     let cases: &[(&str, &str, &str)] = &[
-        ("unknown function", "let a = 1;\nfoo(a);", ":2:1: Function not found: foo"),
-        ("unknown option", "let m = mlp([2, 3], #{ actt: \"relu\" });", "unknown option `actt`"),
+        (
+            "unknown function",
+            "let a = 1;\nfoo(a);",
+            ":2:1: Function not found: foo",
+        ),
+        (
+            "unknown option",
+            "let m = mlp([2, 3], #{ actt: \"relu\" });",
+            "unknown option `actt`",
+        ),
         (
             "dimension mismatch",
             "let d = make_clusters(#{ n: 10, k: 2, dim: 3 });\nlet m = mlp([4, 2]);\nloss(m, d);",
@@ -50,11 +70,27 @@ fn wrong_scripts_fail_with_one_clear_line() {
             "let m = mlp([2, 2]);\nm.params = zeros(5);",
             "params: expected a vector of length 6",
         ),
-        ("missing file", "load_npy(\"/nonexistent/x.npy\");", "load_npy"),
-        ("invalid sizes", "mlp([3, 0, 2]);", "mlp: expected every size ≥ 1"),
+        (
+            "missing file",
+            "load_npy(\"/nonexistent/x.npy\");",
+            "load_npy",
+        ),
+        (
+            "invalid sizes",
+            "mlp([3, 0, 2]);",
+            "mlp: expected every size ≥ 1",
+        ),
         ("syntax error", "let x = (1 + ;", ":1:"),
-        ("labels beyond outputs", "let d = make_clusters(#{ n: 10, k: 5, dim: 2 });\ntrain(mlp([2, 3]), d);", "labels below 3"),
-        ("failed assert", "assert(1 > 2, \"one is not above two\");", "assert: one is not above two"),
+        (
+            "labels beyond outputs",
+            "let d = make_clusters(#{ n: 10, k: 5, dim: 2 });\ntrain(mlp([2, 3]), d);",
+            "labels below 3",
+        ),
+        (
+            "failed assert",
+            "assert(1 > 2, \"one is not above two\");",
+            "assert: one is not above two",
+        ),
     ];
     for (what, code, want) in cases {
         let p = write_script(&format!("bad-{}.rhai", what.replace(' ', "_")), code);
@@ -63,8 +99,15 @@ fn wrong_scripts_fail_with_one_clear_line() {
         assert!(!out.status.success(), "{what}: exited 0");
         assert!(err.contains(want), "{what}: expected `{want}` in:\n{err}");
         assert!(!err.contains("panicked"), "{what}: panicked:\n{err}");
-        assert_eq!(err.trim().lines().count(), 1, "{what}: not one line:\n{err}");
-        assert!(err.starts_with(&p.display().to_string()), "{what}: no file position:\n{err}");
+        assert_eq!(
+            err.trim().lines().count(),
+            1,
+            "{what}: not one line:\n{err}"
+        );
+        assert!(
+            err.starts_with(&p.display().to_string()),
+            "{what}: no file position:\n{err}"
+        );
     }
 }
 
@@ -72,7 +115,9 @@ fn wrong_scripts_fail_with_one_clear_line() {
 #[test]
 fn shipped_scripts_run() {
     for dir in ["examples", "scripts"] {
-        let Ok(entries) = std::fs::read_dir(root().join(dir)) else { continue };
+        let Ok(entries) = std::fs::read_dir(root().join(dir)) else {
+            continue;
+        };
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "rhai"))
@@ -101,6 +146,14 @@ fn same_seed_gives_identical_output() {
     let b = hlab().arg("run").arg(&p).output().unwrap();
     assert!(a.status.success());
     assert_eq!(a.stdout, b.stdout);
-    let acc: f64 = String::from_utf8_lossy(&a.stdout).lines().last().unwrap().parse().unwrap();
-    assert_eq!(acc, 1.0, "20-16-4 on 4 clusters reaches 100% train accuracy");
+    let acc: f64 = String::from_utf8_lossy(&a.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        acc, 1.0,
+        "20-16-4 on 4 clusters reaches 100% train accuracy"
+    );
 }

@@ -7,7 +7,10 @@ use hlab::session::{Output, Session};
 fn expectations(example: &str) -> Vec<String> {
     example
         .lines()
-        .filter_map(|l| l.split_once("// prints ").map(|(_, e)| e.trim().to_string()))
+        .filter_map(|l| {
+            l.split_once("// prints ")
+                .map(|(_, e)| e.trim().to_string())
+        })
         .collect()
 }
 
@@ -59,9 +62,28 @@ fn every_api_primitive_has_a_doc_with_an_example() {
     let (probe, _) = Session::collecting();
     let docs = probe.docs();
     let required = [
-        "vector", "zeros", "randn", "dot", "norm", "matrix", "make_clusters", "load_mnist",
-        "dataset", "load_npy", "save_npy", "mlp", "predict", "save_params", "loss", "accuracy",
-        "grad", "train", "assert", "assert_close", "split", "take",
+        "vector",
+        "zeros",
+        "randn",
+        "dot",
+        "norm",
+        "matrix",
+        "make_clusters",
+        "load_mnist",
+        "dataset",
+        "load_npy",
+        "save_npy",
+        "mlp",
+        "predict",
+        "save_params",
+        "loss",
+        "accuracy",
+        "grad",
+        "train",
+        "assert",
+        "assert_close",
+        "split",
+        "take",
     ];
     let mut missing = Vec::new();
     for name in required {
@@ -72,6 +94,9 @@ fn every_api_primitive_has_a_doc_with_an_example() {
     }
     assert!(missing.is_empty(), "no documented example for: {missing:?}");
     let help = hlab::script::docs::help_text(&docs, "train").unwrap();
-    assert!(help.contains("train(m: Model, data: Dataset, opts: Map)"), "{help}");
+    assert!(
+        help.contains("train(m: Model, data: Dataset, opts: Map)"),
+        "{help}"
+    );
     assert!(help.contains("until_grad_norm"), "{help}");
 }

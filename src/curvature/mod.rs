@@ -2,6 +2,7 @@
 //! matrices, and the iterative spectral algorithms that only need "multiply by
 //! the matrix": Lanczos, stochastic Lanczos quadrature, Hutchinson.
 
+pub mod hessian;
 pub mod lanczos;
 pub mod slq;
 pub mod trace;

@@ -165,7 +165,7 @@ impl Dataset {
         for &i in idx {
             xs.extend_from_slice(self.x.row(i));
         }
-        let x = Mat::from_vec(idx.len(), d, xs).expect("row count matches");
+        let x = Mat::from_fn(idx.len(), d, |i, j| xs[i * d + j]);
         let targets = match &self.targets {
             Targets::Labels { y, classes } => Targets::Labels {
                 y: idx.iter().map(|&i| y[i]).collect(),
@@ -177,7 +177,7 @@ impl Dataset {
                 for &i in idx {
                     ts.extend_from_slice(t.row(i));
                 }
-                Targets::Values(Mat::from_vec(idx.len(), k, ts).expect("row count matches"))
+                Targets::Values(Mat::from_fn(idx.len(), k, |i, j| ts[i * k + j]))
             }
         };
         Dataset::raw(x, targets)

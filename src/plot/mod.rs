@@ -52,6 +52,7 @@
 
 mod svg;
 mod text;
+pub mod views;
 
 use std::path::Path;
 

@@ -50,7 +50,8 @@ pub fn build_engine() -> Engine {
         .register_type_with_name::<types::Matrix>("Matrix")
         .register_type_with_name::<types::Data>("Dataset")
         .register_type_with_name::<types::Model>("Model")
-        .register_type_with_name::<types::Hist>("History");
+        .register_type_with_name::<types::Hist>("History")
+        .register_type_with_name::<types::Plot>("Plot");
     engine.register_iterator::<types::Vector>();
     api::register(&mut engine);
     engine.on_progress(|_| {
@@ -72,25 +73,53 @@ pub fn show(value: &Dynamic) -> String {
             })*
         };
     }
-    try_show!(types::Vector, types::Matrix, types::Data, types::Model, types::Hist);
+    try_show!(
+        types::Vector,
+        types::Matrix,
+        types::Data,
+        types::Model,
+        types::Hist
+    );
     if value.is_string() {
         return format!("{value:?}");
     }
     if let Some(arr) = value.read_lock::<rhai::Array>() {
-        if arr.iter().any(|d| !d.is_int() && !d.is_float() && !d.is_bool() && !d.is_unit()) {
+        if arr
+            .iter()
+            .any(|d| !d.is_int() && !d.is_float() && !d.is_bool() && !d.is_unit())
+        {
             let parts: Vec<String> = arr.iter().map(show).collect();
             return format!("[{}]", parts.join(", "));
         }
     }
     if let Some(map) = value.read_lock::<rhai::Map>() {
-        let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k}: {}", show(v))).collect();
+        let parts: Vec<String> = map
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", show(v)))
+            .collect();
         return format!("#{{{}}}", parts.join(", "));
     }
     value.to_string()
 }
 
+thread_local! {
+    static LAST_SHOWN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Shows a plot now and remembers it, so the same plot as the value of the
+/// cell is not shown twice.
+pub fn display_plot(p: &types::Plot) {
+    LAST_SHOWN.with(|c| c.set(p.id));
+    display_now(p.display());
+}
+
 /// A rich display for values that have one (plots): `Some(None)` when the
 /// value was already shown as it was made.
-pub fn rich(_v: &Dynamic) -> Option<Option<Display>> {
-    None
+pub fn rich(v: &Dynamic) -> Option<Option<Display>> {
+    let p = v.read_lock::<types::Plot>()?;
+    if LAST_SHOWN.with(|c| c.get()) == p.id {
+        Some(None)
+    } else {
+        Some(Some(p.display()))
+    }
 }

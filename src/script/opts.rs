@@ -211,7 +211,10 @@ mod tests {
     fn unknown_keys_name_the_valid_ones_and_the_closest() {
         let mut m = Map::new();
         m.insert("lrr".into(), Dynamic::from(0.1));
-        let e = Opts::new("train", m, &["lr", "batch"]).err().unwrap().to_string();
+        let e = Opts::new("train", m, &["lr", "batch"])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("unknown option `lrr`"), "{e}");
         assert!(e.contains("did you mean `lr`"), "{e}");
         assert!(e.contains("valid options: lr, batch"), "{e}");

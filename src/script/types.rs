@@ -6,6 +6,7 @@ use crate::mat::Mat;
 use crate::model::Mlp;
 use crate::train::History;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Formats a float with about six significant digits, trimmed.
@@ -191,7 +192,11 @@ impl fmt::Display for Hist {
             "History: {} steps (lr {}, batch {}, stopped by {}), loss {}, acc {}",
             h.steps,
             fmt_num(h.lr),
-            if h.batch == 0 { "full".to_string() } else { h.batch.to_string() },
+            if h.batch == 0 {
+                "full".to_string()
+            } else {
+                h.batch.to_string()
+            },
             h.stopped_by,
             span(&h.loss),
             span(&h.acc)
@@ -205,6 +210,37 @@ impl fmt::Display for Hist {
             )?;
         }
         write!(f, ", {:.2} s", h.seconds)
+    }
+}
+
+/// A chart (`Plot` in scripts): text in a terminal, SVG in a notebook.
+#[derive(Clone, Debug)]
+pub struct Plot {
+    /// The charts, stacked.
+    pub fig: Arc<crate::plot::Figure>,
+    /// A number that identifies this plot (to avoid showing it twice).
+    pub id: u64,
+}
+
+static PLOT_IDS: AtomicU64 = AtomicU64::new(1);
+
+impl Plot {
+    /// Wraps a figure and shows it now (plots appear where they are made).
+    pub fn show(fig: crate::plot::Figure) -> Plot {
+        let p = Plot {
+            fig: Arc::new(fig),
+            id: PLOT_IDS.fetch_add(1, Ordering::Relaxed),
+        };
+        super::display_plot(&p);
+        p
+    }
+
+    /// Text and SVG.
+    pub fn display(&self) -> crate::session::Display {
+        crate::session::Display {
+            text: self.fig.to_text(),
+            svg: self.fig.to_svg().ok(),
+        }
     }
 }
 

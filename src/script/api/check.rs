@@ -42,10 +42,10 @@ pub mod check {
             (Some(x), Some(y)) => (x, y),
             _ => {
                 return script_err(format!(
-                    "assert_close: expected two numbers, Vectors or arrays of numbers, got {} and {}",
-                    type_name(&a),
-                    type_name(&b)
-                ))
+                "assert_close: expected two numbers, Vectors or arrays of numbers, got {} and {}",
+                type_name(&a),
+                type_name(&b)
+            ))
             }
         };
         if va.len() != vb.len() {
@@ -58,16 +58,26 @@ pub mod check {
         let mut worst: Option<(usize, f64)> = None;
         for (i, (x, y)) in va.iter().zip(&vb).enumerate() {
             let scale = x.abs().max(y.abs());
-            let rel = if scale == 0.0 { 0.0 } else { (x - y).abs() / scale };
+            let rel = if scale == 0.0 {
+                0.0
+            } else {
+                (x - y).abs() / scale
+            };
             let ok = (x - y).abs() <= rtol * scale.max(1e-12);
-            if (!ok || x.is_nan() || y.is_nan()) && worst.is_none_or(|(_, r)| rel > r || rel.is_nan()) {
+            if (!ok || x.is_nan() || y.is_nan())
+                && worst.is_none_or(|(_, r)| rel > r || rel.is_nan())
+            {
                 worst = Some((i, rel));
             }
         }
         match worst {
             None => Ok(()),
             Some((i, rel)) => {
-                let at = if va.len() > 1 { format!(" at index {i}") } else { String::new() };
+                let at = if va.len() > 1 {
+                    format!(" at index {i}")
+                } else {
+                    String::new()
+                };
                 script_err(format!(
                     "assert_close: expected agreement to rtol {rtol:e}, got {} vs {}{at} (relative difference {rel:.3e})",
                     va[i], vb[i]

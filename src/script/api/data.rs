@@ -1,9 +1,9 @@
 //! Data sets: synthetic clusters, MNIST, `.npy` files, and `Dataset` methods.
 
-use rhai::plugin::*;
 use crate::mat::Mat;
 use crate::script::opts::{f64s, script_err, type_name};
 use crate::script::types::Matrix;
+use rhai::plugin::*;
 use rhai::Array;
 
 fn matrix_of(op: &str, key: &str, d: &Dynamic) -> RResult<Mat> {
@@ -35,6 +35,7 @@ type RResult<T> = Result<T, Box<EvalAltResult>>;
 
 #[export_module]
 pub mod data {
+    use super::matrix_of;
     use crate::data::clusters::{make_clusters as make, ClusterOpts};
     use crate::data::mnist::{load_mnist as load, MnistOpts, Split};
     use crate::data::npy::{read_npy, write_npy, NpyArray};
@@ -45,7 +46,6 @@ pub mod data {
     use rhai::{Array, Dynamic, Map, INT};
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
-    use super::matrix_of;
 
     use super::RResult;
 
@@ -77,7 +77,16 @@ pub mod data {
         let o = Opts::new(
             "make_clusters",
             opts,
-            &["n", "k", "dim", "std", "box", "centers", "normalize", "seed"],
+            &[
+                "n",
+                "k",
+                "dim",
+                "std",
+                "box",
+                "centers",
+                "normalize",
+                "seed",
+            ],
         )?;
         let d = ClusterOpts::default();
         let centers = match o.get("centers") {
@@ -122,7 +131,11 @@ pub mod data {
     /// ```
     #[rhai_fn(name = "load_mnist", return_raw)]
     pub fn load_mnist(opts: Map) -> RResult<Data> {
-        let o = Opts::new("load_mnist", opts, &["path", "split", "n", "classes", "seed"])?;
+        let o = Opts::new(
+            "load_mnist",
+            opts,
+            &["path", "split", "n", "classes", "seed"],
+        )?;
         let split = match o.string("split", "train")?.as_str() {
             "train" => Split::Train,
             "test" => Split::Test,
@@ -297,7 +310,10 @@ pub mod data {
     #[rhai_fn(return_raw, pure)]
     pub fn split(d: &mut Data, frac: f64, seed: INT) -> RResult<Array> {
         let (a, b) = d.0.split(frac, seed as u64)?;
-        Ok(vec![Dynamic::from(Data(Arc::new(a))), Dynamic::from(Data(Arc::new(b)))])
+        Ok(vec![
+            Dynamic::from(Data(Arc::new(a))),
+            Dynamic::from(Data(Arc::new(b))),
+        ])
     }
 
     /// The first `n` examples.
@@ -323,5 +339,4 @@ pub mod data {
     pub fn data_to_debug(d: &mut Data) -> String {
         d.to_string()
     }
-
 }

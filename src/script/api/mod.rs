@@ -3,6 +3,7 @@
 pub mod check;
 pub mod data;
 pub mod model;
+pub mod plot;
 pub mod values;
 
 use rhai::{exported_module, Engine};
@@ -13,4 +14,5 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(data::data).into());
     engine.register_global_module(exported_module!(model::model).into());
     engine.register_global_module(exported_module!(check::check).into());
+    engine.register_global_module(exported_module!(plot::plot).into());
 }

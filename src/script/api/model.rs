@@ -1,7 +1,7 @@
 //! Models, loss, gradient and training.
 
-use rhai::plugin::*;
 use crate::script::opts::{as_int, script_err, type_name};
+use rhai::plugin::*;
 use rhai::Array;
 
 fn sizes_of(a: &Array) -> RResult<Vec<usize>> {
@@ -25,16 +25,15 @@ pub fn floats(xs: &[f64]) -> Array {
 
 #[export_module]
 pub mod model {
+    use super::{floats, sizes_of};
     use crate::model::{Act, Init, LossKind, Mlp, MlpOpts};
     use crate::script::opts::{script_err, Opts};
     use crate::script::types::{Data, Hist, Matrix, Model, Vector};
     use crate::train::{self, TrainOpts};
-    use super::{floats, sizes_of};
     use rhai::{Array, Dynamic, Map, INT};
     use std::sync::Arc;
 
     use super::RResult;
-
 
     /// A multilayer perceptron with layer widths `sizes` (input first) and default options.
     ///
@@ -106,7 +105,11 @@ pub mod model {
     /// The layer widths, input first.
     #[rhai_fn(get = "sizes", pure)]
     pub fn sizes(m: &mut Model) -> Array {
-        m.read().sizes().iter().map(|&s| Dynamic::from_int(s as INT)).collect()
+        m.read()
+            .sizes()
+            .iter()
+            .map(|&s| Dynamic::from_int(s as INT))
+            .collect()
     }
 
     /// The flat parameter vector (a copy).
@@ -280,7 +283,9 @@ pub mod model {
             weight_decay: o.f64("weight_decay", 0.0)?,
             shuffle: o.bool("shuffle", true)?,
             seed: o.seed("seed", 0)?,
-            test: o.opt_custom::<Data>("test", "a Dataset")?.map(|d| d.0.as_ref().clone()),
+            test: o
+                .opt_custom::<Data>("test", "a Dataset")?
+                .map(|d| d.0.as_ref().clone()),
             log_every: o.opt_usize("log_every")?,
             until_grad_norm: o.opt_f64("until_grad_norm")?,
         };
@@ -351,7 +356,10 @@ pub mod model {
     /// The step number of each log point (0 = before training).
     #[rhai_fn(get = "step", pure)]
     pub fn h_step(h: &mut Hist) -> Array {
-        h.0.step.iter().map(|&s| Dynamic::from_int(s as INT)).collect()
+        h.0.step
+            .iter()
+            .map(|&s| Dynamic::from_int(s as INT))
+            .collect()
     }
 
     /// The number of optimiser steps taken.
@@ -382,5 +390,4 @@ pub mod model {
     pub fn hist_to_debug(h: &mut Hist) -> String {
         h.to_string()
     }
-
 }

@@ -1,13 +1,15 @@
 //! `Vector` and `Matrix`: constructors, arithmetic, indexing.
 
-use rhai::plugin::*;
 use crate::script::opts::script_err;
 use crate::script::types::Vector;
+use rhai::plugin::*;
 use rhai::INT;
 
 fn len_of(n: INT, op: &str) -> RResult<usize> {
     if n < 0 || n > 500_000_000 {
-        return script_err(format!("{op}: expected a length between 0 and 500000000, got {n}"));
+        return script_err(format!(
+            "{op}: expected a length between 0 and 500000000, got {n}"
+        ));
     }
     Ok(n as usize)
 }
@@ -27,16 +29,14 @@ type RResult<T> = Result<T, Box<EvalAltResult>>;
 
 #[export_module]
 pub mod values {
+    use super::{len_of, same_len};
     use crate::mat::{self, Mat};
     use crate::rng::Rng;
     use crate::script::opts::{as_f64, f64s, script_err, type_name};
     use crate::script::types::{Matrix, Vector};
-    use super::{len_of, same_len};
     use rhai::{Array, Dynamic, INT};
 
     use super::RResult;
-
-
 
     /// A Vector from an array of numbers.
     ///
@@ -54,8 +54,14 @@ pub mod values {
         match f64s(&Dynamic::from_array(a.clone())) {
             Some(v) => Ok(Vector::new(v)),
             None => {
-                let bad = a.iter().find(|d| as_f64(d).is_none()).map(type_name).unwrap_or_default();
-                script_err(format!("vector: expected an array of numbers, got an element of type {bad}"))
+                let bad = a
+                    .iter()
+                    .find(|d| as_f64(d).is_none())
+                    .map(type_name)
+                    .unwrap_or_default();
+                script_err(format!(
+                    "vector: expected an array of numbers, got an element of type {bad}"
+                ))
             }
         }
     }
@@ -111,7 +117,9 @@ pub mod values {
         let n = v.0.len() as INT;
         let j = if i < 0 { i + n } else { i };
         if j < 0 || j >= n {
-            return script_err(format!("vector index: expected an index in 0..{n} (or −{n}..−1), got {i}"));
+            return script_err(format!(
+                "vector index: expected an index in 0..{n} (or −{n}..−1), got {i}"
+            ));
         }
         Ok(v.0[j as usize])
     }
@@ -153,14 +161,18 @@ pub mod values {
     #[rhai_fn(name = "+", return_raw)]
     pub fn vec_add(a: Vector, b: Vector) -> RResult<Vector> {
         same_len("vector +", &a, &b)?;
-        Ok(Vector::new(a.0.iter().zip(b.0.iter()).map(|(x, y)| x + y).collect()))
+        Ok(Vector::new(
+            a.0.iter().zip(b.0.iter()).map(|(x, y)| x + y).collect(),
+        ))
     }
 
     /// Difference of two Vectors of the same length.
     #[rhai_fn(name = "-", return_raw)]
     pub fn vec_sub(a: Vector, b: Vector) -> RResult<Vector> {
         same_len("vector -", &a, &b)?;
-        Ok(Vector::new(a.0.iter().zip(b.0.iter()).map(|(x, y)| x - y).collect()))
+        Ok(Vector::new(
+            a.0.iter().zip(b.0.iter()).map(|(x, y)| x - y).collect(),
+        ))
     }
 
     /// The negated Vector.

@@ -1,0 +1,219 @@
+//! Plots: charts of values, shown as text in a terminal and SVG in Jupyter.
+
+use crate::plot::{Chart, Figure};
+use crate::script::opts::{script_err, Opts};
+use rhai::{EvalAltResult, Map};
+
+type RResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// The options every plot takes.
+pub const PLOT_KEYS: &[&str] = &[
+    "title", "log_y", "symlog", "width", "height", "x_label", "y_label",
+];
+
+/// Applies `title`, `log_y`, `symlog`, `width`, `height`, `x_label`, `y_label`.
+pub fn apply_opts(mut fig: Figure, o: &Opts) -> RResult<Figure> {
+    let title = o.opt_string("title")?;
+    let log_y = o.bool("log_y", false)?;
+    let symlog = o.opt_f64("symlog")?;
+    let w = o.opt_usize("width")?;
+    let h = o.opt_usize("height")?;
+    let xl = o.opt_string("x_label")?;
+    let yl = o.opt_string("y_label")?;
+    let n = fig.charts.len();
+    let mut out = Vec::with_capacity(n);
+    for (i, mut c) in fig.charts.drain(..).enumerate() {
+        if let Some(t) = &title {
+            let old = c.title.clone();
+            c = c.title(match old {
+                Some(ct) if n > 1 => format!("{t} — {ct}"),
+                _ => t.clone(),
+            });
+        }
+        if log_y && i == 0 {
+            c = c.log_y(true);
+        }
+        if let Some(s) = symlog {
+            c = c.symlog_y(s)?;
+        }
+        if w.is_some() || h.is_some() {
+            let ww = w.unwrap_or(c.width as usize).min(u32::MAX as usize) as u32;
+            let hh = h.unwrap_or(c.height as usize).min(u32::MAX as usize) as u32;
+            c = c.size(ww, hh)?;
+        }
+        if let Some(x) = &xl {
+            c = c.x_label(x.clone());
+        }
+        if let Some(y) = &yl {
+            c = c.y_label(y.clone());
+        }
+        out.push(c);
+    }
+    Ok(Figure::new(out))
+}
+
+/// One chart as a figure.
+pub fn single(c: Chart) -> Figure {
+    Figure::new(vec![c])
+}
+
+/// Errors for values that cannot be plotted.
+pub fn cannot_plot<T>(what: &str) -> RResult<T> {
+    script_err(format!(
+        "plot: expected a History, Spectrum, Density, Curve, Vector or array of numbers, got {what}"
+    ))
+}
+
+/// Parses plot options from a map.
+pub fn plot_opts(op: &'static str, map: Map, extra: &[&str]) -> RResult<Opts> {
+    let mut keys: Vec<&str> = PLOT_KEYS.to_vec();
+    keys.extend_from_slice(extra);
+    Opts::new(op, map, &keys)
+}
+
+#[rhai::plugin::export_module]
+pub mod plot {
+    use super::{apply_opts, cannot_plot, plot_opts, single};
+    use crate::plot::{histogram, views, Chart, Series};
+    use crate::script::opts::{f64s, script_err, type_name, Opts};
+    use crate::script::types::{Hist, Plot};
+    use rhai::{Dynamic, EvalAltResult, Map};
+
+    type RResult<T> = Result<T, Box<EvalAltResult>>;
+
+    #[rhai_fn(skip)]
+    pub fn figure_of(value: &mut Dynamic, o: Opts) -> RResult<crate::plot::Figure> {
+        let value = &*value;
+        let fig = if let Some(h) = value.read_lock::<Hist>() {
+            views::history(&h.0)
+        } else if let Some(ys) = f64s(value) {
+            single(Chart::new().with_series(Series::values("values", ys)))
+        } else {
+            return cannot_plot(&type_name(value));
+        };
+        apply_opts(fig, &o)
+    }
+
+    /// Plots a value and shows it: a History (loss above accuracy, against the
+    /// step), a Spectrum (eigenvalue against rank), a Density, a Curve, or an
+    /// array/Vector of numbers (against their index).
+    ///
+    /// Shows as text in a terminal and as SVG in Jupyter; returns the Plot so it
+    /// can be saved with `save_svg`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let p = plot([1, 4, 9, 16, 25]);
+    /// print(type_of(p));   // prints Plot
+    /// ```
+    #[rhai_fn(name = "plot", return_raw)]
+    pub fn plot1(value: Dynamic) -> RResult<Plot> {
+        plot2(value, Map::new())
+    }
+
+    /// Plots a value with options: `title`, `log_y` (log10 y axis), `symlog`
+    /// (symmetric log y axis, linear within ±the given threshold), `width`,
+    /// `height` (pixels; text uses 8 per column and 25 per row), `x_label`, `y_label`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 100, k: 2, dim: 5, seed: 1 });
+    /// let h = train(mlp([5, 8, 2]), data, #{ batch: 10, epochs: 5 });
+    /// plot(h, #{ title: "training", log_y: true, width: 480 });
+    /// ```
+    #[rhai_fn(name = "plot", return_raw)]
+    pub fn plot2(value: Dynamic, opts: Map) -> RResult<Plot> {
+        // plot(xs, ys) arrives here when the second argument is not a map.
+        let o = plot_opts("plot", opts, &[])?;
+        let mut value = value;
+        Ok(Plot::show(figure_of(&mut value, o)?))
+    }
+
+    /// Plots `ys` against `xs` (arrays or Vectors of the same length).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let xs = [0.0, 0.5, 1.0, 1.5];
+    /// plot(xs, [0.0, 0.25, 1.0, 2.25], #{ title: "x²" });
+    /// ```
+    #[rhai_fn(name = "plot", return_raw)]
+    pub fn plot_xy(xs: Dynamic, ys: Dynamic, opts: Map) -> RResult<Plot> {
+        let o = plot_opts("plot", opts, &[])?;
+        let (Some(x), Some(y)) = (f64s(&xs), f64s(&ys)) else {
+            return script_err(format!(
+                "plot: expected two arrays of numbers, got {} and {}",
+                type_name(&xs),
+                type_name(&ys)
+            ));
+        };
+        if x.len() != y.len() {
+            return script_err(format!(
+                "plot: expected xs and ys of the same length, got {} and {}",
+                x.len(),
+                y.len()
+            ));
+        }
+        let fig = apply_opts(single(Chart::line(x, y)), &o)?;
+        Ok(Plot::show(fig))
+    }
+
+    /// Plots `ys` against `xs` with default options.
+    #[rhai_fn(name = "plot", return_raw)]
+    pub fn plot_xy_default(xs: rhai::Array, ys: rhai::Array) -> RResult<Plot> {
+        plot_xy(Dynamic::from_array(xs), Dynamic::from_array(ys), Map::new())
+    }
+
+    /// A histogram of numbers (an array, Vector or Spectrum) and shows it.
+    ///
+    /// Options: `bins` (30), `log` (log scale for the counts: symmetric log,
+    /// so empty bins stay visible), and the plot options.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let h = hist(randn(2000, 1), #{ bins: 20, title: "N(0, 1)" });
+    /// print(type_of(h));   // prints Plot
+    /// ```
+    #[rhai_fn(name = "hist", return_raw)]
+    pub fn hist2(values: Dynamic, opts: Map) -> RResult<Plot> {
+        let o = plot_opts("hist", opts, &["bins", "log"])?;
+        let Some(v) = f64s(&values) else {
+            return script_err(format!(
+                "hist: expected a Vector, Spectrum or array of numbers, got {}",
+                type_name(&values)
+            ));
+        };
+        let bins = o.usize("bins", 30)?;
+        let chart = histogram(&v, bins, o.bool("log", false)?)?;
+        Ok(Plot::show(apply_opts(single(chart), &o)?))
+    }
+
+    /// A histogram with default options (30 bins).
+    #[rhai_fn(name = "hist", return_raw)]
+    pub fn hist1(values: Dynamic) -> RResult<Plot> {
+        hist2(values, Map::new())
+    }
+
+    /// Saves a plot as an SVG file (atomic write).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let p = plot([3, 1, 2]);
+    /// let path = temp_path("p.svg");
+    /// save_svg(p, path);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn save_svg(p: Plot, path: &str) -> RResult<()> {
+        p.fig.save_svg(std::path::Path::new(path))?;
+        Ok(())
+    }
+
+    #[rhai_fn(name = "to_string", pure)]
+    pub fn plot_to_string(p: &mut Plot) -> String {
+        p.fig.to_text()
+    }
+
+    #[rhai_fn(name = "to_debug", pure)]
+    pub fn plot_to_debug(p: &mut Plot) -> String {
+        p.fig.to_text()
+    }
+}
