@@ -43,13 +43,17 @@ struct Fixture {
 fn fixtures() -> Vec<Fixture> {
     let index: Vec<String> =
         serde_json::from_str(&std::fs::read_to_string(dir().join("index.json")).unwrap()).unwrap();
-    assert!(index.len() >= 12, "expected the full fixture set, got {index:?}");
+    assert!(
+        index.len() >= 12,
+        "expected the full fixture set, got {index:?}"
+    );
     index
         .into_iter()
         .map(|name| {
             let path = dir().join(&name);
             let meta: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(path.join("meta.json")).unwrap()).unwrap();
+                serde_json::from_str(&std::fs::read_to_string(path.join("meta.json")).unwrap())
+                    .unwrap();
             let sizes: Vec<usize> = meta["sizes"]
                 .as_array()
                 .unwrap()
@@ -66,10 +70,18 @@ fn fixtures() -> Vec<Fixture> {
             let mut model = Mlp::new(&sizes, &o).unwrap();
             model.set_params(&vector(&path.join("params.npy"))).unwrap();
             let x = matrix(&path.join("x.npy"));
-            let y: Vec<usize> = vector(&path.join("y.npy")).iter().map(|&v| v as usize).collect();
+            let y: Vec<usize> = vector(&path.join("y.npy"))
+                .iter()
+                .map(|&v| v as usize)
+                .collect();
             let k = *sizes.last().unwrap();
             let data = Dataset::new(x, hlab::data::Targets::Labels { y, classes: k }).unwrap();
-            Fixture { name, model, data, path }
+            Fixture {
+                name,
+                model,
+                data,
+                path,
+            }
         })
         .collect()
 }
@@ -78,7 +90,10 @@ fn fixtures() -> Vec<Fixture> {
 fn rel(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(0.0_f64, |m, x| m.max(x.abs())).max(1e-300);
-    a.iter().zip(b).fold(0.0_f64, |m, (x, y)| m.max((x - y).abs())) / scale
+    a.iter()
+        .zip(b)
+        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
 }
 
 #[test]
@@ -86,7 +101,11 @@ fn loss_accuracy_gradient_and_outputs_match_jax() {
     for f in fixtures() {
         let (loss, grad) = f.model.loss_grad(&f.data).unwrap();
         let want = vector(&f.path.join("loss.npy"))[0];
-        assert!((loss - want).abs() <= 1e-12 * want.abs(), "{}: loss {loss} vs {want}", f.name);
+        assert!(
+            (loss - want).abs() <= 1e-12 * want.abs(),
+            "{}: loss {loss} vs {want}",
+            f.name
+        );
         let e = rel(&grad, &vector(&f.path.join("grad.npy")));
         assert!(e < 1e-10, "{}: grad rel err {e:e}", f.name);
         let acc = f.model.accuracy(&f.data).unwrap();
@@ -98,7 +117,10 @@ fn loss_accuracy_gradient_and_outputs_match_jax() {
 fn hvp_hessian_and_gauss_newton_match_jax() {
     for f in fixtures() {
         let v = vector(&f.path.join("v.npy"));
-        let e = rel(&hvp(&f.model, &f.data, &v).unwrap(), &vector(&f.path.join("hvp.npy")));
+        let e = rel(
+            &hvp(&f.model, &f.data, &v).unwrap(),
+            &vector(&f.path.join("hvp.npy")),
+        );
         assert!(e < 1e-10, "{}: hvp rel err {e:e}", f.name);
         let h = hessian(&f.model, &f.data, 10_000).unwrap();
         let e = rel(h.data(), matrix(&f.path.join("hessian.npy")).data());
@@ -117,10 +139,20 @@ fn linear_mse_hessian_has_its_closed_form() {
     let (n, d, k) = (13, 4, 3);
     let x = Mat::from_fn(n, d, |_, _| r.normal());
     let data = Dataset::classification(x.clone(), (0..n).map(|i| i % k).collect()).unwrap();
-    let m = Mlp::new(&[d, k], &MlpOpts { loss: LossKind::Mse, seed: 3, ..MlpOpts::default() }).unwrap();
+    let m = Mlp::new(
+        &[d, k],
+        &MlpOpts {
+            loss: LossKind::Mse,
+            seed: 3,
+            ..MlpOpts::default()
+        },
+    )
+    .unwrap();
     let h = hessian(&m, &data, 1000).unwrap();
     let xtx = x.transpose().matmul(&x).unwrap().scale(1.0 / n as f64);
-    let mean: Vec<f64> = (0..d).map(|j| (0..n).map(|i| x.at(i, j)).sum::<f64>() / n as f64).collect();
+    let mean: Vec<f64> = (0..d)
+        .map(|j| (0..n).map(|i| x.at(i, j)).sum::<f64>() / n as f64)
+        .collect();
     let p = d * k + k;
     let mut want = Mat::zeros(p, p);
     for rr in 0..k {
@@ -135,4 +167,59 @@ fn linear_mse_hessian_has_its_closed_form() {
     }
     let e = rel(h.data(), want.data());
     assert!(e < 1e-13, "closed form rel err {e:e}");
+}
+
+/// Closed form, independent of JAX: multinomial logistic regression (one
+/// affine layer, softmax cross-entropy) has
+/// H[(r,j),(s,l)] = (1/N) Σᵢ Aᵢ[r,s] x̃ᵢⱼ x̃ᵢₗ with Aᵢ = diag(pᵢ) − pᵢpᵢᵀ, and H = G.
+#[test]
+fn logistic_regression_hessian_has_its_closed_form() {
+    let mut r = hlab::rng::Rng::new(8);
+    let (n, d, k) = (19, 3, 4);
+    let x = Mat::from_fn(n, d, |_, _| r.normal());
+    let data = Dataset::classification(x.clone(), (0..n).map(|i| (i * 7) % k).collect()).unwrap();
+    let m = Mlp::new(
+        &[d, k],
+        &MlpOpts {
+            seed: 5,
+            ..MlpOpts::default()
+        },
+    )
+    .unwrap();
+    let f = m.predict(&x).unwrap();
+    let p = d * k + k;
+    let mut want = Mat::zeros(p, p);
+    // index of weight (r, j) or, for j == d, of bias r
+    let idx = |r: usize, j: usize| if j < d { r * d + j } else { d * k + r };
+    for i in 0..n {
+        let row = f.row(i);
+        let mx = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = row.iter().map(|v| (v - mx).exp()).collect();
+        let z: f64 = e.iter().sum();
+        let pr: Vec<f64> = e.iter().map(|v| v / z).collect();
+        let xt: Vec<f64> = x.row(i).iter().cloned().chain([1.0]).collect();
+        for rr in 0..k {
+            for s in 0..k {
+                let a = if rr == s { pr[rr] } else { 0.0 } - pr[rr] * pr[s];
+                for j in 0..=d {
+                    for l in 0..=d {
+                        let (u, v) = (idx(rr, j), idx(s, l));
+                        want.set(u, v, want.at(u, v) + a * xt[j] * xt[l] / n as f64);
+                    }
+                }
+            }
+        }
+    }
+    let h = hessian(&m, &data, 1000).unwrap();
+    let g = gauss_newton(&m, &data, 1000).unwrap();
+    assert!(
+        rel(h.data(), want.data()) < 1e-13,
+        "H: {:e}",
+        rel(h.data(), want.data())
+    );
+    assert!(
+        rel(g.data(), want.data()) < 1e-13,
+        "G: {:e}",
+        rel(g.data(), want.data())
+    );
 }

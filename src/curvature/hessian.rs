@@ -156,6 +156,25 @@ impl<'a> ModelCurvature<'a> {
     }
 }
 
+impl crate::curvature::SymOp for ModelCurvature<'_> {
+    fn dim(&self) -> usize {
+        self.model.num_params()
+    }
+
+    fn apply(&mut self, v: &[f64], out: &mut [f64]) -> Result<()> {
+        check_interrupt("hvp")?;
+        let vs = Mat::from_vec(1, v.len(), v.to_vec())?;
+        let r = self.apply_rows(&vs)?;
+        out.copy_from_slice(r.data());
+        Ok(())
+    }
+
+    fn apply_block(&mut self, vs: &Mat) -> Result<Mat> {
+        check_interrupt("hvp")?;
+        Ok(self.apply_rows(&vs.transpose())?.transpose())
+    }
+}
+
 /// Directions per batched product: large enough to be matmul-bound, small
 /// enough that the R-pass intermediates stay near the size of the result rows.
 fn block_size(p: usize) -> usize {

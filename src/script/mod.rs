@@ -51,7 +51,10 @@ pub fn build_engine() -> Engine {
         .register_type_with_name::<types::Data>("Dataset")
         .register_type_with_name::<types::Model>("Model")
         .register_type_with_name::<types::Hist>("History")
-        .register_type_with_name::<types::Plot>("Plot");
+        .register_type_with_name::<types::Plot>("Plot")
+        .register_type_with_name::<types::Spec>("Spectrum")
+        .register_type_with_name::<types::Dens>("Density");
+    engine.register_iterator::<types::Spec>();
     engine.register_iterator::<types::Vector>();
     api::register(&mut engine);
     engine.on_progress(|_| {

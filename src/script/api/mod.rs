@@ -1,6 +1,7 @@
 //! Thin wrappers from script calls to hlab's math, one module per topic.
 
 pub mod check;
+pub mod curvature;
 pub mod data;
 pub mod model;
 pub mod plot;
@@ -14,5 +15,6 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(data::data).into());
     engine.register_global_module(exported_module!(model::model).into());
     engine.register_global_module(exported_module!(check::check).into());
+    engine.register_global_module(exported_module!(curvature::curvature).into());
     engine.register_global_module(exported_module!(plot::plot).into());
 }
