@@ -15,6 +15,7 @@
 pub mod curvature;
 pub mod data;
 pub mod error;
+pub mod landscape;
 pub mod linalg;
 pub mod mat;
 pub mod model;

@@ -64,3 +64,22 @@ pub fn density(d: &crate::spectrum::Density) -> Figure {
         .log_y(true);
     Figure::new(vec![c])
 }
+
+/// Loss (train, test) above accuracy along the line parameter t.
+pub fn curve(c: &crate::landscape::Curve) -> Figure {
+    let mut loss = Chart::new()
+        .title("loss along w(t) = (1 − t)·a + t·b")
+        .x_label("t")
+        .with_series(Series::line("train loss", c.t.clone(), c.loss.clone()));
+    if !c.test_loss.is_empty() {
+        loss = loss.with_series(Series::line("test loss", c.t.clone(), c.test_loss.clone()));
+    }
+    let mut acc = Chart::new()
+        .title("accuracy along the line")
+        .x_label("t")
+        .with_series(Series::line("train acc", c.t.clone(), c.acc.clone()));
+    if !c.test_acc.is_empty() {
+        acc = acc.with_series(Series::line("test acc", c.t.clone(), c.test_acc.clone()));
+    }
+    Figure::new(vec![loss, acc])
+}

@@ -295,6 +295,28 @@ impl fmt::Display for Dens {
     }
 }
 
+/// A loss profile along a line (`Curve` in scripts).
+#[derive(Clone, Debug)]
+pub struct CurveV(pub Arc<crate::landscape::Curve>);
+
+impl fmt::Display for CurveV {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.0;
+        let lo = c.loss.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = c.loss.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        write!(
+            f,
+            "Curve: {} points, t from {} to {}, loss between {} and {}, barrier on [0, 1] {}",
+            c.t.len(),
+            fmt_num(c.t.first().copied().unwrap_or(0.0)),
+            fmt_num(c.t.last().copied().unwrap_or(0.0)),
+            fmt_num(lo),
+            fmt_num(hi),
+            fmt_num(c.barrier())
+        )
+    }
+}
+
 /// A chart (`Plot` in scripts): text in a terminal, SVG in a notebook.
 #[derive(Clone, Debug)]
 pub struct Plot {

@@ -76,7 +76,7 @@ pub mod plot {
     use super::{apply_opts, cannot_plot, plot_opts, single};
     use crate::plot::{histogram, views, Chart, Series};
     use crate::script::opts::{f64s, script_err, type_name, Opts};
-    use crate::script::types::{Dens, Hist, Plot, Spec};
+    use crate::script::types::{CurveV, Dens, Hist, Plot, Spec};
     use rhai::{Dynamic, EvalAltResult, Map};
 
     type RResult<T> = Result<T, Box<EvalAltResult>>;
@@ -99,6 +99,8 @@ pub mod plot {
             f
         } else if let Some(d) = value.read_lock::<Dens>() {
             views::density(&d.0)
+        } else if let Some(c) = value.read_lock::<CurveV>() {
+            views::curve(&c.0)
         } else if let Some(ys) = f64s(value) {
             single(Chart::new().with_series(Series::values("values", ys)))
         } else {
