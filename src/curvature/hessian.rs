@@ -144,14 +144,22 @@ impl<'a> ModelCurvature<'a> {
             progress.inc(b as u64);
             start += b;
         }
-        // Rows of the first layer beyond its block, by symmetry.
-        for i in 0..p1 {
+        // The first layer's block is symmetric by construction; its rows
+        // beyond the block are the transposed product rows; only the block of
+        // the other layers carries rounding asymmetry.
+        {
+            let data = out.data_mut();
             for j in p1..p {
-                let v = out.at(j, i);
-                out.set(i, j, v);
+                for i in 0..p1 {
+                    data[i * p + j] = data[j * p + i];
+                }
+                for i in p1..j {
+                    let s = 0.5 * (data[i * p + j] + data[j * p + i]);
+                    data[i * p + j] = s;
+                    data[j * p + i] = s;
+                }
             }
         }
-        symmetrize(&mut out);
         Ok(out)
     }
 }
