@@ -31,7 +31,7 @@
 //! assert!((d.mean() - 1.5).abs() < 0.2);
 //! ```
 
-use super::lanczos::lanczos_tridiagonal;
+use super::lanczos::lanczos_tridiagonal_many;
 use super::SymOp;
 use crate::error::{Error, Result};
 use crate::linalg::tridiag_eig;
@@ -120,10 +120,13 @@ pub fn slq_density(op: &mut dyn SymOp, o: &SlqOpts) -> Result<Density> {
     let mut weights = Vec::with_capacity(o.probes);
     let mut matvecs = 0;
     let scale = 1.0 / (n as f64).sqrt();
-    for _ in 0..o.probes {
+    // All probes in lockstep: one block product per Lanczos step.
+    let starts: Vec<Vec<f64>> = (0..o.probes)
+        .map(|_| (0..n).map(|_| rng.rademacher() * scale).collect())
+        .collect();
+    let runs = lanczos_tridiagonal_many(op, &starts, steps, OP)?;
+    for t in runs {
         check_interrupt(OP)?;
-        let v: Vec<f64> = (0..n).map(|_| rng.rademacher() * scale).collect();
-        let t = lanczos_tridiagonal(op, &v, steps, OP)?;
         matvecs += t.matvecs;
         progress.inc(t.matvecs as u64);
         let e = tridiag_eig(&t.alpha, &t.beta)?;
