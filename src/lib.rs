@@ -11,10 +11,12 @@
 //! | [`curvature`] | exact HVPs, Hessians, Gauss–Newton, Lanczos, SLQ, Hutchinson |
 //! | [`plot`] | charts as text and SVG |
 //! | [`progress`] | progress bars and the interrupt flag |
+//! | [`kernel`] | the Jupyter kernel: protocol 5.3 over ZeroMQ, kernelspec install |
 
 pub mod curvature;
 pub mod data;
 pub mod error;
+pub mod kernel;
 pub mod linalg;
 pub mod mat;
 pub mod model;
