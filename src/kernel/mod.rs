@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -241,26 +242,45 @@ async fn send(socket: &mut RouterSocket, msg: Option<ZmqMessage>, channel: &str)
     }
 }
 
+/// Shell requests are handled one at a time, in order. When a cell fails
+/// (or is interrupted) and its request asked for `stop_on_error`, the
+/// execute_requests already waiting on the socket are not run: each gets an
+/// error reply `Aborted` (as ipykernel does for "Run All"). They are collected
+/// *before* the failed cell's reply goes out, so a client that sends its next
+/// cell after reading that reply is never aborted.
 async fn shell_loop(
     mut shell: RouterSocket,
     jobs: std::sync::mpsc::Sender<Job>,
     shared: Arc<Shared>,
 ) {
+    let mut backlog: VecDeque<(Message, bool)> = VecDeque::new();
     loop {
-        let frames = match shell.recv().await {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("hlab kernel: shell: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+        let (req, abort) = match backlog.pop_front() {
+            Some(queued) => queued,
+            None => {
+                let frames = match shell.recv().await {
+                    Ok(f) => f,
+                    Err(e) => {
+                        eprintln!("hlab kernel: shell: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                match shared.decode("shell", frames) {
+                    Some(req) => (req, false),
+                    None => continue,
+                }
             }
-        };
-        let Some(req) = shared.decode("shell", frames) else {
-            continue;
         };
         shared.status("busy", &req.header);
         let mut stop = false;
         let content = match req.msg_type() {
+            "execute_request" if abort => Some(json!({
+                "status": "error",
+                "ename": "Aborted",
+                "evalue": "not run: an earlier cell failed or was interrupted",
+                "traceback": [],
+            })),
             "kernel_info_request" => Some(kernel_info()),
             "comm_info_request" => Some(json!({ "status": "ok", "comms": {} })),
             "execute_request"
@@ -273,13 +293,20 @@ async fn shell_loop(
                     request: req.clone(),
                     reply,
                 };
-                match jobs.send(job) {
+                let content = match jobs.send(job) {
                     Ok(()) => match wait.await {
-                        Ok(c) => Some(c),
-                        Err(_) => Some(internal_error("the evaluation thread stopped")),
+                        Ok(c) => c,
+                        Err(_) => internal_error("the evaluation thread stopped"),
                     },
-                    Err(_) => Some(internal_error("the evaluation thread stopped")),
+                    Err(_) => internal_error("the evaluation thread stopped"),
+                };
+                if req.msg_type() == "execute_request"
+                    && content["status"] == "error"
+                    && req.bool_field("stop_on_error", true)
+                {
+                    drain_waiting(&mut shell, &shared, &mut backlog).await;
                 }
+                Some(content)
             }
             "shutdown_request" => {
                 stop = true;
@@ -298,6 +325,22 @@ async fn shell_loop(
         shared.status("idle", &req.header);
         if stop {
             return;
+        }
+    }
+}
+
+/// Moves the requests already waiting on the shell socket into `backlog`,
+/// marking the execute_requests among them to be aborted.
+async fn drain_waiting(
+    shell: &mut RouterSocket,
+    shared: &Shared,
+    backlog: &mut VecDeque<(Message, bool)>,
+) {
+    // A zero timeout still polls the receive once: it takes what is there.
+    while let Ok(Ok(frames)) = tokio::time::timeout(Duration::ZERO, shell.recv()).await {
+        if let Some(m) = shared.decode("shell", frames) {
+            let abort = m.msg_type() == "execute_request";
+            backlog.push_back((m, abort));
         }
     }
 }

@@ -92,3 +92,28 @@ def test_shutdown_with_restart_flag_echoed(kernel):
     while kernel.km.is_alive():
         assert time.monotonic() < deadline, "kernel still alive after shutdown_request"
         time.sleep(0.05)
+
+
+def test_cells_queued_behind_a_failed_cell_are_aborted(kernel):
+    first = kernel.kc.execute('print("busy"); loop {}')
+    wait_for_stream(kernel, first, "busy")
+    # Queued while the first cell runs, as "Run All" does.
+    second = kernel.kc.execute("let after = 1;")
+    kernel.km.interrupt_kernel()
+    assert kernel.shell_reply(first)["content"]["ename"] == "Interrupted"
+    reply = kernel.shell_reply(second)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "Aborted"
+    reply, outputs = kernel.execute('is_def_var("after")')
+    assert text_result(outputs) == "false"
+
+
+def test_stop_on_error_false_runs_queued_cells(kernel):
+    first = kernel.kc.execute('print("busy"); loop {}', stop_on_error=False)
+    wait_for_stream(kernel, first, "busy")
+    second = kernel.kc.execute("let after = 1;")
+    kernel.km.interrupt_kernel()
+    assert kernel.shell_reply(first)["content"]["ename"] == "Interrupted"
+    assert kernel.shell_reply(second)["content"]["status"] == "ok"
+    reply, outputs = kernel.execute('is_def_var("after")')
+    assert text_result(outputs) == "true"
