@@ -334,12 +334,12 @@ impl Worker {
 
     fn complete(&mut self, req: &Message) -> Value {
         let (code, cursor) = Self::cursor(req);
-        let (start, matches) = super::complete::complete(&self.session, &code, cursor);
+        let (start, end, matches) = super::complete::complete(&self.session, &code, cursor);
         json!({
             "status": "ok",
             "matches": matches,
             "cursor_start": code_points(&code, start),
-            "cursor_end": code_points(&code, cursor),
+            "cursor_end": code_points(&code, end),
             "metadata": {},
         })
     }

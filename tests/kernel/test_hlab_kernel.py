@@ -20,11 +20,18 @@ class HlabKernelTests(jkt.KernelTests):
 
     completion_samples = [
         {"text": "make_clu", "matches": {"make_clusters"}},
+        {"text": "train(m, d, #{ l", "matches": {"lr", "log_every"}},
     ]
 
     complete_code_samples = ["1 + 1", "let x = 3;", "fn f(a) { a + 1 }", ""]
-    incomplete_code_samples = ["fn f(a) {", "let v = [1, 2,", "if true {\n  print(1);"]
-    invalid_code_samples = ["foo(1 2)", "let = 5;", "1 +* 2"]
+    incomplete_code_samples = [
+        "fn f(a) {",
+        "let v = [1, 2,",
+        "if true {\n  print(1);",
+        "let s = `abc",
+        "1 +",
+    ]
+    invalid_code_samples = ["foo(1 2)", "let = 5;", "1 +* 2", 'let s = "abc']
 
     code_generate_error = "let y = no_such_variable + 1;"
 
@@ -117,9 +124,18 @@ class HlabKernelTests(jkt.KernelTests):
         msg_id = self.kc.complete("1 + zebra_c")
         reply = self.get_non_kernel_info_reply(timeout=jkt.TIMEOUT)
         jkt.validate_message(reply, "complete_reply", msg_id)
-        self.assertIn("zebra_count", reply["content"]["matches"])
+        self.assertEqual(reply["content"]["matches"], ["zebra_count"])
         self.assertEqual(reply["content"]["cursor_start"], 4)
         self.assertEqual(reply["content"]["cursor_end"], 11)
+
+    def test_completion_of_members_by_type(self) -> None:
+        self.flush_channels()
+        self.execute_helper("let net = mlp([2, 3, 2]);")
+        msg_id = self.kc.complete("net.num_p")
+        reply = self.get_non_kernel_info_reply(timeout=jkt.TIMEOUT)
+        jkt.validate_message(reply, "complete_reply", msg_id)
+        self.assertEqual(reply["content"]["matches"], ["num_params"])
+        self.assertEqual(reply["content"]["cursor_start"], 4)
 
     def test_comm_info(self) -> None:
         self.flush_channels()
