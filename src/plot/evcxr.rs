@@ -37,3 +37,23 @@ impl evcxr_runtime::Display for Plot {
         Plot::evcxr_display(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plot::{Chart, Series};
+
+    #[test]
+    fn figures_and_plots_have_an_evcxr_display() {
+        fn shows<T: evcxr_runtime::Display>(v: &T) {
+            v.evcxr_display();
+        }
+        let chart = Chart::new().with_series(Series::line("y", vec![0.0, 1.0], vec![1.0, 2.0]));
+        let fig = Figure::new(vec![chart]);
+        shows(&fig);
+        shows(&Plot {
+            fig: std::sync::Arc::new(fig),
+            id: 0,
+        });
+    }
+}
