@@ -19,6 +19,7 @@ pub mod curvature;
 pub mod data;
 pub mod error;
 pub mod kernel;
+pub mod landscape;
 pub mod linalg;
 pub mod mat;
 pub mod model;

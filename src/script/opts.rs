@@ -270,6 +270,9 @@ pub fn f64s(d: &Dynamic) -> Option<Vec<f64>> {
     if let Some(v) = d.clone().try_cast::<super::types::Vector>() {
         return Some(v.as_slice().to_vec());
     }
+    if let Some(s) = d.read_lock::<super::types::Spec>() {
+        return Some(s.0.values().to_vec());
+    }
     let arr = d.read_lock::<rhai::Array>()?;
     arr.iter().map(as_f64).collect()
 }

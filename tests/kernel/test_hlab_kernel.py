@@ -137,6 +137,13 @@ class HlabKernelTests(jkt.KernelTests):
         self.assertEqual(reply["content"]["matches"], ["num_params"])
         self.assertEqual(reply["content"]["cursor_start"], 4)
 
+    def test_values_show_readably_not_as_rust_types(self) -> None:
+        self.flush_channels()
+        reply, outputs = self.execute_helper("eigs(matrix([[2.0, 0.0], [0.0, 1.0]]))")
+        text = outputs[-1]["content"]["data"]["text/plain"]
+        self.assertTrue(text.startswith("Spectrum"), text)
+        self.assertNotIn("::", text)
+
     def test_comm_info(self) -> None:
         self.flush_channels()
         msg_id = self.kc.comm_info()
