@@ -11,10 +11,14 @@
 //! | [`curvature`] | exact HVPs, Hessians, Gauss–Newton, Lanczos, SLQ, Hutchinson |
 //! | [`plot`] | charts as text and SVG |
 //! | [`progress`] | progress bars and the interrupt flag |
+//! | [`complete`] | completion and the "is this input complete?" rule (REPL and kernel) |
+//! | [`kernel`] | the Jupyter kernel: protocol 5.3 over ZeroMQ, kernelspec install |
 
+pub mod complete;
 pub mod curvature;
 pub mod data;
 pub mod error;
+pub mod kernel;
 pub mod landscape;
 pub mod linalg;
 pub mod mat;

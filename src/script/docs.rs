@@ -173,3 +173,67 @@ pub fn help_text(docs: &[FnDoc], name: &str) -> Option<String> {
     s.push_str(&main.doc);
     Some(s)
 }
+
+/// A function as completion sees it: its name, whether it is a property
+/// (`value.name`) and the types around it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    /// Name as scripts call it (`num_params`, `push`).
+    pub name: String,
+    /// The first parameter's type (the receiver of `value.name`), as
+    /// [`type_key`] writes it; `None` for a function without parameters.
+    pub receiver: Option<String>,
+    /// The result type, as [`type_key`] writes it.
+    pub returns: String,
+    /// A property getter rather than a method.
+    pub property: bool,
+    /// From rhai's standard library rather than hlab.
+    pub builtin: bool,
+}
+
+/// A type name in one comparable form: `Model`, `&mut Model` → `model`;
+/// `Array` → `array`; `INT`, `i64` → `int`; `ImmutableString` → `string`;
+/// `Data` (the Rust name) and `Dataset` → `dataset`.
+pub fn type_key(t: &str) -> String {
+    let t = t.split_once(": ").map_or(t, |(_, ty)| ty);
+    clean_type(t).trim().to_lowercase()
+}
+
+/// Every native function the engine knows (hlab's and, with `builtin`
+/// marked, rhai's standard library), with receiver and result types, for
+/// completion after `value.`.
+pub fn members(engine: &Engine) -> Vec<Member> {
+    let map = |builtin: bool| {
+        move |info: rhai::FuncInfo| {
+            let m = info.metadata;
+            let (name, property) = if let Some(p) = m.name.strip_prefix("get$") {
+                (p.to_string(), true)
+            } else if m.name.contains('$') {
+                return None;
+            } else {
+                (m.name.to_string(), false)
+            };
+            if !name.chars().all(|c| c.is_alphanumeric() || c == '_') || name.starts_with('_') {
+                return None;
+            }
+            Some(Member {
+                name,
+                receiver: m.params_info.first().map(|p| type_key(p)),
+                returns: type_key(&m.return_type),
+                property,
+                builtin,
+            })
+        }
+    };
+    let mut out = engine.collect_fn_metadata(None, map(false), false);
+    let same = |a: &Member, b: &Member| {
+        a.name == b.name && a.receiver == b.receiver && a.property == b.property
+    };
+    let std_only: Vec<Member> = engine
+        .collect_fn_metadata(None, map(true), true)
+        .into_iter()
+        .filter(|m| !out.iter().any(|h| same(h, m)))
+        .collect();
+    out.extend(std_only);
+    out
+}

@@ -16,6 +16,72 @@ pub fn type_name(d: &Dynamic) -> String {
     t.rsplit("::").next().unwrap_or(t).to_string()
 }
 
+/// The valid option keys of every operation that takes an option map, in
+/// one place: the api wrappers check maps against it ([`Opts::of`]) and the
+/// REPL and Jupyter completion offer its keys, so the two cannot drift.
+/// Curvature and landscape entries follow API.md.
+pub const OPTION_KEYS: &[(&str, &[&str])] = &[
+    (
+        "make_clusters",
+        &[
+            "n",
+            "k",
+            "dim",
+            "std",
+            "box",
+            "centers",
+            "normalize",
+            "seed",
+        ],
+    ),
+    ("load_mnist", &["path", "split", "n", "classes", "seed"]),
+    ("mlp", &["act", "loss", "bias", "init", "init_std", "seed"]),
+    (
+        "train",
+        &[
+            "lr",
+            "batch",
+            "epochs",
+            "steps",
+            "momentum",
+            "weight_decay",
+            "shuffle",
+            "seed",
+            "test",
+            "log_every",
+            "until_grad_norm",
+        ],
+    ),
+    ("plot", PLOT_KEYS),
+    (
+        "hist",
+        &[
+            "title", "log_y", "symlog", "width", "height", "x_label", "y_label", "bins", "log",
+        ],
+    ),
+    ("hessian", &["max_params"]),
+    ("gauss_newton", &["max_params"]),
+    ("eigs", &["vectors"]),
+    ("top_eigs", &["which", "tol", "max_iter", "seed"]),
+    ("density", &["steps", "probes", "sigma2", "points", "seed"]),
+    ("hessian_trace", &["probes", "seed"]),
+    ("outliers", &["rule", "threshold"]),
+    ("interpolate", &["from", "to", "steps", "test", "model"]),
+];
+
+/// The options every plot takes.
+pub const PLOT_KEYS: &[&str] = &[
+    "title", "log_y", "symlog", "width", "height", "x_label", "y_label",
+];
+
+/// The valid option keys of `op` (empty for an operation without options).
+pub fn option_keys(op: &str) -> &'static [&'static str] {
+    OPTION_KEYS
+        .iter()
+        .find(|(name, _)| *name == op)
+        .map_or(&[], |(_, keys)| *keys)
+}
+
 /// A checked option map for one operation.
 pub struct Opts {
     op: &'static str,
@@ -55,6 +121,11 @@ impl Opts {
             }
         }
         Ok(Opts { op, map })
+    }
+
+    /// Checks `map` against `op`'s keys in [`OPTION_KEYS`].
+    pub fn of(op: &'static str, map: Map) -> RResult<Opts> {
+        Opts::new(op, map, option_keys(op))
     }
 
     /// An empty option set.
@@ -221,6 +292,22 @@ mod tests {
         assert!(e.contains("unknown option `lrr`"), "{e}");
         assert!(e.contains("did you mean `lr`"), "{e}");
         assert!(e.contains("valid options: lr, batch"), "{e}");
+    }
+
+    #[test]
+    fn option_table_has_unique_ops_and_keys() {
+        for (i, (op, keys)) in OPTION_KEYS.iter().enumerate() {
+            assert!(
+                OPTION_KEYS[i + 1..].iter().all(|(o, _)| o != op),
+                "{op} twice"
+            );
+            for (j, k) in keys.iter().enumerate() {
+                assert!(!keys[j + 1..].contains(k), "{op}: {k} twice");
+            }
+        }
+        assert!(option_keys("train").contains(&"lr"));
+        assert!(option_keys("hist").contains(&"bins"));
+        assert!(option_keys("no_such_op").is_empty());
     }
 
     #[test]

@@ -74,20 +74,7 @@ pub mod data {
     /// ```
     #[rhai_fn(name = "make_clusters", return_raw)]
     pub fn make_clusters(opts: Map) -> RResult<Data> {
-        let o = Opts::new(
-            "make_clusters",
-            opts,
-            &[
-                "n",
-                "k",
-                "dim",
-                "std",
-                "box",
-                "centers",
-                "normalize",
-                "seed",
-            ],
-        )?;
+        let o = Opts::of("make_clusters", opts)?;
         let d = ClusterOpts::default();
         let centers = match o.get("centers") {
             None => None,
@@ -131,11 +118,7 @@ pub mod data {
     /// ```
     #[rhai_fn(name = "load_mnist", return_raw)]
     pub fn load_mnist(opts: Map) -> RResult<Data> {
-        let o = Opts::new(
-            "load_mnist",
-            opts,
-            &["path", "split", "n", "classes", "seed"],
-        )?;
+        let o = Opts::of("load_mnist", opts)?;
         let split = match o.string("split", "train")?.as_str() {
             "train" => Split::Train,
             "test" => Split::Test,

@@ -65,11 +65,7 @@ pub mod model {
     /// ```
     #[rhai_fn(name = "mlp", return_raw)]
     pub fn mlp(sizes: Array, opts: Map) -> RResult<Model> {
-        let o = Opts::new(
-            "mlp",
-            opts,
-            &["act", "loss", "bias", "init", "init_std", "seed"],
-        )?;
+        let o = Opts::of("mlp", opts)?;
         let init = match o.string("init", "uniform")?.as_str() {
             "uniform" => {
                 if o.get("init_std").is_some() {
@@ -254,23 +250,7 @@ pub mod model {
     /// ```
     #[rhai_fn(name = "train", return_raw)]
     pub fn train(m: Model, data: Data, opts: Map) -> RResult<Hist> {
-        let o = Opts::new(
-            "train",
-            opts,
-            &[
-                "lr",
-                "batch",
-                "epochs",
-                "steps",
-                "momentum",
-                "weight_decay",
-                "shuffle",
-                "seed",
-                "test",
-                "log_every",
-                "until_grad_norm",
-            ],
-        )?;
+        let o = Opts::of("train", opts)?;
         if o.get("epochs").is_some() && o.get("steps").is_some() {
             return script_err("train: give either `epochs` or `steps`, not both");
         }

@@ -7,9 +7,7 @@ use rhai::{EvalAltResult, Map};
 type RResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// The options every plot takes.
-pub const PLOT_KEYS: &[&str] = &[
-    "title", "log_y", "symlog", "width", "height", "x_label", "y_label",
-];
+pub use crate::script::opts::PLOT_KEYS;
 
 /// Applies `title`, `log_y`, `symlog`, `width`, `height`, `x_label`, `y_label`.
 pub fn apply_opts(mut fig: Figure, o: &Opts) -> RResult<Figure> {
@@ -64,11 +62,9 @@ pub fn cannot_plot<T>(what: &str) -> RResult<T> {
     ))
 }
 
-/// Parses plot options from a map.
-pub fn plot_opts(op: &'static str, map: Map, extra: &[&str]) -> RResult<Opts> {
-    let mut keys: Vec<&str> = PLOT_KEYS.to_vec();
-    keys.extend_from_slice(extra);
-    Opts::new(op, map, &keys)
+/// Parses plot options from a map (the keys of `op` in the option table).
+pub fn plot_opts(op: &'static str, map: Map) -> RResult<Opts> {
+    Opts::of(op, map)
 }
 
 #[rhai::plugin::export_module]
@@ -139,7 +135,7 @@ pub mod plot {
     #[rhai_fn(name = "plot", return_raw)]
     pub fn plot2(value: Dynamic, opts: Map) -> RResult<Plot> {
         // plot(xs, ys) arrives here when the second argument is not a map.
-        let o = plot_opts("plot", opts, &[])?;
+        let o = plot_opts("plot", opts)?;
         let mut value = value;
         Ok(Plot::show(figure_of(&mut value, o)?))
     }
@@ -153,7 +149,7 @@ pub mod plot {
     /// ```
     #[rhai_fn(name = "plot", return_raw)]
     pub fn plot_xy(xs: Dynamic, ys: Dynamic, opts: Map) -> RResult<Plot> {
-        let o = plot_opts("plot", opts, &[])?;
+        let o = plot_opts("plot", opts)?;
         let (Some(x), Some(y)) = (f64s(&xs), f64s(&ys)) else {
             return script_err(format!(
                 "plot: expected two arrays of numbers, got {} and {}",
@@ -190,7 +186,7 @@ pub mod plot {
     /// ```
     #[rhai_fn(name = "hist", return_raw)]
     pub fn hist2(values: Dynamic, opts: Map) -> RResult<Plot> {
-        let o = plot_opts("hist", opts, &["bins", "log"])?;
+        let o = plot_opts("hist", opts)?;
         let Some(v) = f64s(&values) else {
             return script_err(format!(
                 "hist: expected a Vector, Spectrum or array of numbers, got {}",
