@@ -95,12 +95,6 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Some(Command::Run { file, args }) => run_file(&file, &args),
-        None => {
-            eprintln!(
-                "hlab {}: the interactive REPL is not built yet.\nUse `hlab run FILE.rhai` or `hlab -e CODE`; see `hlab --help`.",
-                env!("CARGO_PKG_VERSION")
-            );
-            ExitCode::from(2)
-        }
+        None => hlab::repl::main(),
     }
 }

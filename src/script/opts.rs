@@ -88,6 +88,17 @@ pub struct Opts {
     map: Map,
 }
 
+/// The candidate nearest to `name` by edit distance, when it is within 2
+/// edits (for "did you mean" messages).
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .min()
+        .filter(|(d, _)| *d <= 2)
+        .map(|(_, c)| c)
+}
+
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
