@@ -1,1 +1,94 @@
-fn main() {}
+//! Dense symmetric eigenvalues: faer (what `eigs` uses) against nalgebra,
+//! on seeded random symmetric matrices, plus Lanczos top-10 for scale.
+//!
+//! Run: `cargo bench --bench eigs` (set `HLAB_BENCH_SIZES=500,1000` to
+//! choose sizes). Prints one table; best of `reps` runs per cell.
+
+use hlab::curvature::lanczos::{lanczos_top, LanczosOpts};
+use hlab::linalg::{sym_eig, sym_eigvals};
+use hlab::mat::Mat;
+use hlab::rng::Rng;
+use std::time::Instant;
+
+fn random_symmetric(n: usize, seed: u64) -> Mat {
+    let mut r = Rng::new(seed);
+    let mut a = Mat::zeros(n, n);
+    for i in 0..n {
+        for j in i..n {
+            let x = r.normal();
+            a.set(i, j, x);
+            a.set(j, i, x);
+        }
+    }
+    a
+}
+
+/// Best wall-clock seconds of `reps` runs of `f`.
+fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::INFINITY;
+    let mut out = None;
+    for _ in 0..reps {
+        let t = Instant::now();
+        let r = f();
+        best = best.min(t.elapsed().as_secs_f64());
+        out = Some(r);
+    }
+    match out {
+        Some(o) => (best, o),
+        None => (best, f()),
+    }
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("HLAB_BENCH_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![500, 1000, 2000]);
+    println!(
+        "{:>6} | {:>12} | {:>14} | {:>6} | {:>13} | {:>15} | {:>12} | {:>10}",
+        "n",
+        "faer vals s",
+        "nalgebra vals s",
+        "ratio",
+        "faer vecs s",
+        "nalgebra vecs s",
+        "lanczos10 s",
+        "max |Δλ|"
+    );
+    for &n in &sizes {
+        let a = random_symmetric(n, n as u64);
+        let reps = if n <= 1000 { 3 } else { 1 };
+        let (tf, f) = best(reps, || sym_eigvals(&a).map(|r| r.0));
+        let (tn, g) = best(reps, || {
+            let m = nalgebra::DMatrix::<f64>::from_fn(n, n, |i, j| a.at(i, j));
+            let mut v: Vec<f64> = m.symmetric_eigenvalues().iter().copied().collect();
+            v.sort_by(f64::total_cmp);
+            v
+        });
+        let dmax = match &f {
+            Ok(f) => f
+                .iter()
+                .zip(&g)
+                .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs())),
+            Err(_) => f64::NAN,
+        };
+        let (tfv, tnv) = if n <= 1000 {
+            let (tfv, _) = best(1, || sym_eig(&a).map(|r| r.0.len()));
+            let (tnv, _) = best(1, || {
+                let m = nalgebra::DMatrix::<f64>::from_fn(n, n, |i, j| a.at(i, j));
+                nalgebra::SymmetricEigen::new(m).eigenvalues.len()
+            });
+            (format!("{tfv:.3}"), format!("{tnv:.3}"))
+        } else {
+            ("-".to_string(), "-".to_string())
+        };
+        let (tl, _) = best(1, || {
+            let mut op = a.clone();
+            lanczos_top(&mut op, &LanczosOpts::new(10)).map(|r| r.spectrum.len())
+        });
+        println!(
+            "{n:>6} | {tf:>12.3} | {tn:>14.3} | {:>6.1} | {tfv:>13} | {tnv:>15} | {tl:>12.3} | {dmax:>10.1e}",
+            tn / tf
+        );
+    }
+}

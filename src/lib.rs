@@ -18,6 +18,7 @@ pub mod complete;
 pub mod curvature;
 pub mod data;
 pub mod error;
+pub mod landscape;
 pub mod linalg;
 pub mod mat;
 pub mod model;

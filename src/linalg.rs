@@ -1,1 +1,498 @@
-//! (being written)
+//! Dense symmetric eigen-solvers.
+//!
+//! For a real symmetric `A = V Λ Vᵀ` (Λ = diag(λ₁ ≤ … ≤ λₙ), V orthogonal)
+//! [`sym_eigvals`] returns Λ and [`sym_eig`] returns Λ and V (eigenvectors as
+//! columns), both by faer's Householder tridiagonalisation and
+//! divide-and-conquer / QR iteration (O(n³), about 4n³/3 flops for the
+//! values and 3× that with the vectors). The input is symmetrised first,
+//! `(A + Aᵀ)/2`, so rounding noise in a computed Hessian does not matter;
+//! how far from symmetric it was is reported.
+//!
+//! Accuracy is recorded cheaply in [`EigInfo`]: the eigenvalues of a
+//! symmetric matrix satisfy `Σλᵢ = tr A` and `Σλᵢ² = ‖A‖_F²`, so
+//! `|Σλ − tr A| / ‖A‖_F` and `|Σλ² − ‖A‖_F²| / ‖A‖_F²` are O(n·ε) for a
+//! backward-stable solver; with vectors, `maxᵢ ‖A vᵢ − λᵢ vᵢ‖ / ‖A‖₂` is
+//! measured directly.
+//!
+//! [`tridiag_eig`] solves the small symmetric tridiagonal problems of
+//! Lanczos (values, and the first and last components of the eigenvectors —
+//! the Gauss quadrature weights and the Ritz residual factors), and
+//! [`sym_eig_nalgebra`] is an independent second solver for cross-checks.
+//!
+//! ```
+//! use hlab::linalg::sym_eigvals;
+//! use hlab::mat::Mat;
+//! let a = Mat::from_rows(&[vec![2.0, 1.0], vec![1.0, 2.0]]).unwrap();
+//! let (vals, info) = sym_eigvals(&a).unwrap();
+//! assert!((vals[0] - 1.0).abs() < 1e-14 && (vals[1] - 3.0).abs() < 1e-14);
+//! assert!(info.trace_rel_err < 1e-14);
+//! ```
+
+use crate::error::{Error, Result};
+use crate::mat::Mat;
+use std::time::Instant;
+
+/// How accurate a dense eigendecomposition was, and what it cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EigInfo {
+    /// `|Σλᵢ − tr A| / ‖A‖_F` (0 for the zero matrix).
+    pub trace_rel_err: f64,
+    /// `|Σλᵢ² − ‖A‖_F²| / ‖A‖_F²` (0 for the zero matrix).
+    pub frob_rel_err: f64,
+    /// With vectors: `maxᵢ ‖A vᵢ − λᵢ vᵢ‖ / ‖A‖₂` where `‖A‖₂ = maxᵢ |λᵢ|`.
+    pub residual: Option<f64>,
+    /// `max |A − Aᵀ| / max |A|` of the input before symmetrisation.
+    pub asymmetry: f64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// Bytes of one dense `n × n` f64 matrix: `8 n²`.
+pub fn dense_bytes(n: usize) -> f64 {
+    8.0 * (n as f64) * (n as f64)
+}
+
+/// Estimated peak bytes of [`sym_eigvals`] (`vectors = false`: the input,
+/// a working copy and the solver's scratch, `3 · 8n²`) or [`sym_eig`]
+/// (`vectors = true`: also V, `A·V` for the residual and the returned
+/// matrix, `6 · 8n²`). Callers compare it with their memory budget before
+/// forming the matrix.
+pub fn eig_bytes(n: usize, vectors: bool) -> f64 {
+    if vectors {
+        6.0 * dense_bytes(n)
+    } else {
+        3.0 * dense_bytes(n)
+    }
+}
+
+/// Checks that `a` is square with finite entries (errors name `op`).
+fn check_input(op: &'static str, a: &Mat) -> Result<()> {
+    a.require_square(op)?;
+    if let Some(k) = a.data().iter().position(|x| !x.is_finite()) {
+        let c = a.cols().max(1);
+        return Err(Error::invalid(
+            op,
+            format!(
+                "expected a matrix of finite numbers, got {} at ({}, {})",
+                a.data()[k],
+                k / c,
+                k % c
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `(A + Aᵀ)/2` as a faer matrix.
+fn to_faer_sym(a: &Mat) -> faer::Mat<f64> {
+    let n = a.rows();
+    faer::Mat::<f64>::from_fn(n, n, |i, j| 0.5 * (a.at(i, j) + a.at(j, i)))
+}
+
+/// faer's eigendecomposition of the symmetrised `a` (no checks, no info):
+/// ascending values and, when asked, eigenvectors as columns.
+pub(crate) fn eig_dense(
+    op: &'static str,
+    a: &Mat,
+    vectors: bool,
+) -> Result<(Vec<f64>, Option<Mat>)> {
+    let n = a.rows();
+    if n == 0 {
+        return Ok((Vec::new(), vectors.then(|| Mat::zeros(0, 0))));
+    }
+    let f = to_faer_sym(a);
+    let no_conv = || {
+        Error::invalid(
+            op,
+            format!("expected the {n}×{n} eigen-solver to converge, got no convergence"),
+        )
+    };
+    if !vectors {
+        let vals = f
+            .self_adjoint_eigenvalues(faer::Side::Lower)
+            .map_err(|_| no_conv())?;
+        return Ok((vals, None));
+    }
+    let evd = f
+        .self_adjoint_eigen(faer::Side::Lower)
+        .map_err(|_| no_conv())?;
+    let vals: Vec<f64> = evd.S().column_vector().iter().copied().collect();
+    let u = evd.U();
+    let v = Mat::from_fn(n, n, |i, j| *u.get(i, j));
+    Ok((vals, Some(v)))
+}
+
+/// ‖A‖_F², tr A and the relative asymmetry of `a` (square).
+fn frob_trace_asym(a: &Mat) -> (f64, f64, f64) {
+    let n = a.rows();
+    let mut fro2 = 0.0;
+    let mut tr = 0.0;
+    let mut asym: f64 = 0.0;
+    let mut amax: f64 = 0.0;
+    for i in 0..n {
+        tr += a.at(i, i);
+        for j in 0..n {
+            let s = 0.5 * (a.at(i, j) + a.at(j, i));
+            fro2 += s * s;
+            asym = asym.max((a.at(i, j) - a.at(j, i)).abs());
+            amax = amax.max(a.at(i, j).abs());
+        }
+    }
+    let rel = if amax > 0.0 { asym / amax } else { 0.0 };
+    (fro2, tr, rel)
+}
+
+fn info_from(a: &Mat, vals: &[f64], residual: Option<f64>, t0: Instant) -> EigInfo {
+    let (fro2, tr, asymmetry) = frob_trace_asym(a);
+    let s1: f64 = vals.iter().sum();
+    let s2: f64 = vals.iter().map(|l| l * l).sum();
+    let fro = fro2.sqrt();
+    let (trace_rel_err, frob_rel_err) = if fro2 > 0.0 {
+        ((s1 - tr).abs() / fro, (s2 - fro2).abs() / fro2)
+    } else {
+        (0.0, 0.0)
+    };
+    EigInfo {
+        trace_rel_err,
+        frob_rel_err,
+        residual,
+        asymmetry,
+        seconds: t0.elapsed().as_secs_f64(),
+    }
+}
+
+/// All eigenvalues of the symmetric matrix `a`, ascending (faer).
+///
+/// Errors (op `eigs`) unless `a` is square with finite entries. Cost
+/// O(n³) time and [`eig_bytes`]`(n, false)` memory; checking the memory
+/// budget is the caller's job.
+pub fn sym_eigvals(a: &Mat) -> Result<(Vec<f64>, EigInfo)> {
+    let t0 = Instant::now();
+    check_input("eigs", a)?;
+    let (vals, _) = eig_dense("eigs", a, false)?;
+    let info = info_from(a, &vals, None, t0);
+    Ok((vals, info))
+}
+
+/// All eigenvalues (ascending) and orthonormal eigenvectors (as the
+/// columns of the returned `n × n` matrix, column `j` for value `j`) of the
+/// symmetric matrix `a` (faer). `info.residual` holds
+/// `maxᵢ ‖A vᵢ − λᵢ vᵢ‖ / ‖A‖₂`.
+///
+/// Errors (op `eigs`) unless `a` is square with finite entries.
+pub fn sym_eig(a: &Mat) -> Result<(Vec<f64>, Mat, EigInfo)> {
+    let t0 = Instant::now();
+    check_input("eigs", a)?;
+    let n = a.rows();
+    let (vals, vecs) = eig_dense("eigs", a, true)?;
+    let v = vecs.unwrap_or_else(|| Mat::zeros(n, n));
+    // Residual A·V − V·Λ with faer's matrix product.
+    let fa = to_faer_sym(a);
+    let fv = faer::Mat::<f64>::from_fn(n, n, |i, j| v.at(i, j));
+    let av = &fa * &fv;
+    let anorm = vals.iter().fold(0.0_f64, |m, l| m.max(l.abs()));
+    let mut res: f64 = 0.0;
+    for (j, &l) in vals.iter().enumerate() {
+        let mut s = 0.0;
+        for i in 0..n {
+            let r = av[(i, j)] - l * fv[(i, j)];
+            s += r * r;
+        }
+        res = res.max(s.sqrt());
+    }
+    let residual = if anorm > 0.0 { res / anorm } else { res };
+    let info = info_from(a, &vals, Some(residual), t0);
+    Ok((vals, v, info))
+}
+
+/// nalgebra's `SymmetricEigen` on the symmetrised `a`: ascending values
+/// and eigenvectors as columns — an independent solver for cross-checks
+/// and benchmarks. Errors (op `eigs`) unless square and finite.
+pub fn sym_eig_nalgebra(a: &Mat) -> Result<(Vec<f64>, Mat)> {
+    check_input("eigs", a)?;
+    let n = a.rows();
+    let m = nalgebra::DMatrix::<f64>::from_fn(n, n, |i, j| 0.5 * (a.at(i, j) + a.at(j, i)));
+    let max_iter = 100 * n + 1000;
+    let e = nalgebra::SymmetricEigen::try_new(m, f64::EPSILON, max_iter).ok_or_else(|| {
+        Error::invalid(
+            "eigs",
+            format!("expected nalgebra's {n}×{n} eigen-solver to converge within {max_iter} iterations, got no convergence"),
+        )
+    })?;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| e.eigenvalues[i].total_cmp(&e.eigenvalues[j]));
+    let vals = order.iter().map(|&i| e.eigenvalues[i]).collect();
+    let vecs = Mat::from_fn(n, n, |i, j| e.eigenvectors[(i, order[j])]);
+    Ok((vals, vecs))
+}
+
+/// Eigen-decomposition of a symmetric tridiagonal matrix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TridiagEig {
+    /// Eigenvalues θ₁ ≤ … ≤ θₘ.
+    pub values: Vec<f64>,
+    /// Orthonormal eigenvectors as columns (`m × m`), column `j` for `values[j]`.
+    pub vectors: Mat,
+}
+
+impl TridiagEig {
+    /// First component of eigenvector `j` (its square is the Gauss
+    /// quadrature weight of node `values[j]`).
+    pub fn first(&self, j: usize) -> f64 {
+        self.vectors.at(0, j)
+    }
+
+    /// Last component of eigenvector `j` (β·|last| is the Lanczos residual
+    /// estimate of Ritz value `values[j]`).
+    pub fn last(&self, j: usize) -> f64 {
+        self.vectors.at(self.vectors.rows() - 1, j)
+    }
+}
+
+/// Eigenvalues (ascending) and eigenvectors of the symmetric tridiagonal
+/// matrix with diagonal `alpha` (length m) and off-diagonal `beta`
+/// (length m − 1). Small m (Lanczos sizes, ≲ 1000): dense O(m³).
+///
+/// Errors (op `eigs`) on mismatched lengths or non-finite entries.
+pub fn tridiag_eig(alpha: &[f64], beta: &[f64]) -> Result<TridiagEig> {
+    let m = alpha.len();
+    if beta.len() + 1 != m.max(1) {
+        return Err(Error::shape(
+            "eigs",
+            format!(
+                "{} off-diagonal entries for a {m}×{m} tridiagonal",
+                m.saturating_sub(1)
+            ),
+            format!("{}", beta.len()),
+        ));
+    }
+    let mut t = Mat::zeros(m, m);
+    for i in 0..m {
+        t.set(i, i, alpha[i]);
+        if i + 1 < m {
+            t.set(i, i + 1, beta[i]);
+            t.set(i + 1, i, beta[i]);
+        }
+    }
+    check_input("eigs", &t)?;
+    let (values, vecs) = eig_dense("eigs", &t, true)?;
+    Ok(TridiagEig {
+        values,
+        vectors: vecs.unwrap_or_else(|| Mat::zeros(m, m)),
+    })
+}
+
+/// Test helpers: matrices with known spectra.
+#[cfg(test)]
+pub(crate) mod testmat {
+    use crate::mat::Mat;
+    use crate::rng::Rng;
+
+    /// A Haar-ish random orthogonal matrix: Householder QR of a seeded
+    /// Gaussian matrix, Q = H₁ H₂ … Hₙ (signs fixed by R's diagonal).
+    pub fn random_orthogonal(n: usize, seed: u64) -> Mat {
+        let mut r = Rng::new(seed);
+        let mut a = Mat::from_fn(n, n, |_, _| r.normal());
+        // Householder vectors stored separately.
+        let mut vs: Vec<Vec<f64>> = Vec::new();
+        let mut signs = vec![1.0; n];
+        for k in 0..n {
+            let x: Vec<f64> = (k..n).map(|i| a.at(i, k)).collect();
+            let nx = crate::mat::norm(&x);
+            let alpha = if x[0] >= 0.0 { -nx } else { nx };
+            let mut v = x.clone();
+            v[0] -= alpha;
+            let nv = crate::mat::norm(&v);
+            if nv > 0.0 {
+                for vi in v.iter_mut() {
+                    *vi /= nv;
+                }
+            }
+            for j in k..n {
+                let s: f64 = (k..n).map(|i| v[i - k] * a.at(i, j)).sum();
+                for i in k..n {
+                    a.set(i, j, a.at(i, j) - 2.0 * v[i - k] * s);
+                }
+            }
+            signs[k] = if a.at(k, k) >= 0.0 { 1.0 } else { -1.0 };
+            vs.push(v);
+        }
+        // Q = H₁ … Hₙ applied to the identity, from the right end.
+        let mut q = Mat::identity(n);
+        for k in (0..n).rev() {
+            let v = &vs[k];
+            for j in 0..n {
+                let s: f64 = (k..n).map(|i| v[i - k] * q.at(i, j)).sum();
+                for i in k..n {
+                    q.set(i, j, q.at(i, j) - 2.0 * v[i - k] * s);
+                }
+            }
+        }
+        // Multiply column j by sign(R_jj) so Q is uniquely defined.
+        Mat::from_fn(n, n, |i, j| q.at(i, j) * signs[j])
+    }
+
+    /// `Q diag(d) Qᵀ` for a random orthogonal Q from `seed`.
+    pub fn with_spectrum(d: &[f64], seed: u64) -> Mat {
+        let n = d.len();
+        let q = random_orthogonal(n, seed);
+        let mut a = Mat::zeros(n, n);
+        for i in 0..n {
+            for j in i..n {
+                let s: f64 = (0..n).map(|k| q.at(i, k) * d[k] * q.at(j, k)).sum();
+                a.set(i, j, s);
+                a.set(j, i, s);
+            }
+        }
+        a
+    }
+
+    /// A seeded random symmetric matrix with N(0, 1) entries.
+    pub fn random_symmetric(n: usize, seed: u64) -> Mat {
+        let mut r = Rng::new(seed);
+        let mut a = Mat::zeros(n, n);
+        for i in 0..n {
+            for j in i..n {
+                let x = r.normal();
+                a.set(i, j, x);
+                a.set(j, i, x);
+            }
+        }
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testmat::*;
+    use super::*;
+    use crate::rng::Rng;
+
+    fn max_orth_err(v: &Mat) -> f64 {
+        let vtv = v.transpose().matmul(v).unwrap();
+        let n = v.cols();
+        let mut e: f64 = 0.0;
+        for i in 0..n {
+            for j in 0..n {
+                let want = if i == j { 1.0 } else { 0.0 };
+                e = e.max((vtv.at(i, j) - want).abs());
+            }
+        }
+        e
+    }
+
+    #[test]
+    fn random_orthogonal_is_orthogonal() {
+        let q = random_orthogonal(30, 4);
+        assert!(max_orth_err(&q) < 1e-13);
+        assert!(max_orth_err(&q.transpose()) < 1e-13);
+        assert_ne!(q, random_orthogonal(30, 5));
+    }
+
+    #[test]
+    fn known_spectrum_values_and_vectors() {
+        let mut r = Rng::new(11);
+        // Clustered, repeated, negative and zero eigenvalues.
+        let mut d: Vec<f64> = (0..60).map(|_| r.normal()).collect();
+        d.extend_from_slice(&[5.0, 5.0, 5.0, 0.0, 0.0, -3.0, 1e-9, 2.0 + 1e-12]);
+        let a = with_spectrum(&d, 3);
+        let mut want = d.clone();
+        want.sort_by(f64::total_cmp);
+
+        let (vals, info) = sym_eigvals(&a).unwrap();
+        assert_eq!(vals.len(), d.len());
+        assert!(vals.windows(2).all(|w| w[0] <= w[1]), "not ascending");
+        for (x, y) in vals.iter().zip(&want) {
+            assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+        }
+        assert!(info.trace_rel_err < 1e-13, "{info:?}");
+        assert!(info.frob_rel_err < 1e-13, "{info:?}");
+        assert!(info.residual.is_none());
+        assert!(info.asymmetry < 1e-14);
+
+        let (vals2, v, info2) = sym_eig(&a).unwrap();
+        assert_eq!(v.shape(), (d.len(), d.len()));
+        for (x, y) in vals2.iter().zip(&want) {
+            assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+        }
+        assert!(max_orth_err(&v) < 1e-12);
+        let res = info2.residual.unwrap();
+        assert!(res < 1e-13, "residual {res}");
+        // Column j really is an eigenvector for vals2[j].
+        let av = a.matvec(&v.col(7)).unwrap();
+        for i in 0..d.len() {
+            assert!((av[i] - vals2[7] * v.at(i, 7)).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn faer_agrees_with_nalgebra() {
+        for (n, seed) in [(1, 1), (2, 2), (17, 3), (120, 4)] {
+            let a = random_symmetric(n, seed);
+            let (f, fv, _) = sym_eig(&a).unwrap();
+            let (g, gv) = sym_eig_nalgebra(&a).unwrap();
+            assert_eq!(f.len(), n);
+            for (x, y) in f.iter().zip(&g) {
+                assert!((x - y).abs() < 1e-10, "n={n}: {x} vs {y}");
+            }
+            // Eigenvectors agree up to sign (the spectrum is simple a.s.).
+            for j in 0..n {
+                let d = crate::mat::dot(&fv.col(j), &gv.col(j)).abs();
+                assert!((d - 1.0).abs() < 1e-8, "n={n} col {j}: |<f,g>| = {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn asymmetric_input_is_symmetrised_and_reported() {
+        let a = Mat::from_rows(&[vec![1.0, 2.0], vec![2.2, 1.0]]).unwrap();
+        let (vals, info) = sym_eigvals(&a).unwrap();
+        assert!((vals[0] - (1.0 - 2.1)).abs() < 1e-14 && (vals[1] - 3.1).abs() < 1e-14);
+        assert!((info.asymmetry - 0.2 / 2.2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let e = sym_eigvals(&Mat::zeros(2, 3)).unwrap_err().to_string();
+        assert!(
+            e.starts_with("eigs:") && e.contains("square") && e.contains("2×3"),
+            "{e}"
+        );
+        let mut a = Mat::identity(3);
+        a.set(1, 2, f64::NAN);
+        let e = sym_eig(&a).unwrap_err().to_string();
+        assert!(e.starts_with("eigs:") && e.contains("NaN at (1, 2)"), "{e}");
+        assert!(sym_eig_nalgebra(&a).is_err());
+        assert!(tridiag_eig(&[1.0, 2.0], &[]).is_err());
+        let (v, _) = sym_eigvals(&Mat::zeros(0, 0)).unwrap();
+        assert!(v.is_empty());
+        let (v, info) = sym_eigvals(&Mat::zeros(4, 4)).unwrap();
+        assert_eq!(v, vec![0.0; 4]);
+        assert_eq!(info.trace_rel_err, 0.0);
+        assert_eq!(dense_bytes(1000), 8e6);
+        assert!(eig_bytes(1000, true) > eig_bytes(1000, false));
+    }
+
+    #[test]
+    fn tridiagonal_matches_known_spectrum() {
+        // The m×m tridiagonal with 2 on the diagonal and −1 off it has
+        // eigenvalues 2 − 2cos(kπ/(m+1)), k = 1..m, and eigenvectors
+        // sin(ijπ/(m+1)) · √(2/(m+1)).
+        let m = 25;
+        let t = tridiag_eig(&vec![2.0; m], &vec![-1.0; m - 1]).unwrap();
+        let h = std::f64::consts::PI / (m as f64 + 1.0);
+        for k in 0..m {
+            let want = 2.0 - 2.0 * ((k as f64 + 1.0) * h).cos();
+            assert!((t.values[k] - want).abs() < 1e-13);
+            let first = ((k as f64 + 1.0) * h).sin() * (2.0 / (m as f64 + 1.0)).sqrt();
+            let last = ((k as f64 + 1.0) * m as f64 * h).sin() * (2.0 / (m as f64 + 1.0)).sqrt();
+            assert!((t.first(k).abs() - first.abs()).abs() < 1e-12);
+            assert!((t.last(k).abs() - last.abs()).abs() < 1e-12);
+        }
+        let w: f64 = (0..m).map(|k| t.first(k).powi(2)).sum();
+        assert!((w - 1.0).abs() < 1e-13);
+        let one = tridiag_eig(&[3.0], &[]).unwrap();
+        assert_eq!(one.values, vec![3.0]);
+        assert_eq!(one.first(0).abs(), 1.0);
+    }
+}

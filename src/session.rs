@@ -169,10 +169,19 @@ impl Session {
         });
         let mut scope = Scope::new();
         scope.push("ARGS", rhai::Array::new());
+        let functions = match script::stdlib::compile(&engine) {
+            Ok(ast) => ast,
+            Err(e) => {
+                sink(Output::Stderr(format!(
+                    "hlab: the stdlib did not load: {e}\n"
+                )));
+                AST::empty()
+            }
+        };
         Session {
             engine,
             scope,
-            functions: AST::empty(),
+            functions,
             sink,
             inputs: Vec::new(),
         }
@@ -288,7 +297,7 @@ impl Session {
     pub fn reset(&mut self) {
         self.scope.clear();
         self.scope.push("ARGS", rhai::Array::new());
-        self.functions = AST::empty();
+        self.functions = script::stdlib::compile(&self.engine).unwrap_or_else(|_| AST::empty());
         self.inputs.clear();
     }
 }

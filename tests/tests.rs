@@ -2,4 +2,5 @@
 
 mod cli;
 mod docs;
+mod fixtures;
 mod repl;

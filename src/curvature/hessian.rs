@@ -144,15 +144,42 @@ impl<'a> ModelCurvature<'a> {
             progress.inc(b as u64);
             start += b;
         }
-        // Rows of the first layer beyond its block, by symmetry.
-        for i in 0..p1 {
+        // The first layer's block is symmetric by construction; its rows
+        // beyond the block are the transposed product rows; only the block of
+        // the other layers carries rounding asymmetry.
+        {
+            let data = out.data_mut();
             for j in p1..p {
-                let v = out.at(j, i);
-                out.set(i, j, v);
+                for i in 0..p1 {
+                    data[i * p + j] = data[j * p + i];
+                }
+                for i in p1..j {
+                    let s = 0.5 * (data[i * p + j] + data[j * p + i]);
+                    data[i * p + j] = s;
+                    data[j * p + i] = s;
+                }
             }
         }
-        symmetrize(&mut out);
         Ok(out)
+    }
+}
+
+impl crate::curvature::SymOp for ModelCurvature<'_> {
+    fn dim(&self) -> usize {
+        self.model.num_params()
+    }
+
+    fn apply(&mut self, v: &[f64], out: &mut [f64]) -> Result<()> {
+        check_interrupt("hvp")?;
+        let vs = Mat::from_vec(1, v.len(), v.to_vec())?;
+        let r = self.apply_rows(&vs)?;
+        out.copy_from_slice(r.data());
+        Ok(())
+    }
+
+    fn apply_block(&mut self, vs: &Mat) -> Result<Mat> {
+        check_interrupt("hvp")?;
+        Ok(self.apply_rows(&vs.transpose())?.transpose())
     }
 }
 

@@ -27,3 +27,59 @@ pub fn history(h: &History) -> Figure {
     }
     Figure::new(vec![loss, acc])
 }
+
+/// Eigenvalue against its index (ascending), points; symmetric-log y when
+/// `symlog` (so negative eigenvalues, the bulk and the outliers share one axis).
+pub fn spectrum(s: &crate::spectrum::Spectrum, symlog: bool) -> Figure {
+    let title = format!(
+        "{} eigenvalues of the {} ({})",
+        s.len(),
+        s.info.matrix,
+        s.info.method
+    );
+    let mut c = super::spectrum_chart(s.values(), Some(&title), symlog);
+    if let Some(series) = c.series.first_mut() {
+        series.style = super::Style::Points;
+    }
+    Figure::new(vec![c])
+}
+
+/// The density on a log y axis (values below 1e-10 of the peak are floored
+/// there, so the tails do not swallow the axis).
+pub fn density(d: &crate::spectrum::Density) -> Figure {
+    let peak = d.y.iter().cloned().fold(0.0_f64, f64::max);
+    let floor = if peak > 0.0 { peak * 1e-10 } else { 1e-300 };
+    let ys: Vec<f64> = d.y.iter().map(|&y| y.max(floor)).collect();
+    let c = Chart::new()
+        .title(format!(
+            "spectral density of the {} ({}, {} probes × {} steps)",
+            d.info.matrix,
+            d.info.method,
+            d.info.probes.unwrap_or(0),
+            d.info.steps.unwrap_or(0)
+        ))
+        .x_label("eigenvalue")
+        .y_label("density")
+        .with_series(Series::line("density", d.x.clone(), ys))
+        .log_y(true);
+    Figure::new(vec![c])
+}
+
+/// Loss (train, test) above accuracy along the line parameter t.
+pub fn curve(c: &crate::landscape::Curve) -> Figure {
+    let mut loss = Chart::new()
+        .title("loss along w(t) = (1 − t)·a + t·b")
+        .x_label("t")
+        .with_series(Series::line("train loss", c.t.clone(), c.loss.clone()));
+    if !c.test_loss.is_empty() {
+        loss = loss.with_series(Series::line("test loss", c.t.clone(), c.test_loss.clone()));
+    }
+    let mut acc = Chart::new()
+        .title("accuracy along the line")
+        .x_label("t")
+        .with_series(Series::line("train acc", c.t.clone(), c.acc.clone()));
+    if !c.test_acc.is_empty() {
+        acc = acc.with_series(Series::line("test acc", c.t.clone(), c.test_acc.clone()));
+    }
+    Figure::new(vec![loss, acc])
+}

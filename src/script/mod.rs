@@ -8,6 +8,7 @@
 pub mod api;
 pub mod docs;
 pub mod opts;
+pub mod stdlib;
 pub mod types;
 
 use crate::session::{Display, Output, Sink};
@@ -51,7 +52,11 @@ pub fn build_engine() -> Engine {
         .register_type_with_name::<types::Data>("Dataset")
         .register_type_with_name::<types::Model>("Model")
         .register_type_with_name::<types::Hist>("History")
-        .register_type_with_name::<types::Plot>("Plot");
+        .register_type_with_name::<types::Plot>("Plot")
+        .register_type_with_name::<types::Spec>("Spectrum")
+        .register_type_with_name::<types::Dens>("Density")
+        .register_type_with_name::<types::CurveV>("Curve");
+    engine.register_iterator::<types::Spec>();
     engine.register_iterator::<types::Vector>();
     api::register(&mut engine);
     engine.on_progress(|_| {

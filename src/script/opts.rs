@@ -19,7 +19,6 @@ pub fn type_name(d: &Dynamic) -> String {
 /// The valid option keys of every operation that takes an option map, in
 /// one place: the api wrappers check maps against it ([`Opts::of`]) and the
 /// REPL and Jupyter completion offer its keys, so the two cannot drift.
-/// Curvature and landscape entries follow API.md.
 pub const OPTION_KEYS: &[(&str, &[&str])] = &[
     (
         "make_clusters",
@@ -62,9 +61,16 @@ pub const OPTION_KEYS: &[(&str, &[&str])] = &[
     ("hessian", &["max_params"]),
     ("gauss_newton", &["max_params"]),
     ("eigs", &["vectors"]),
-    ("top_eigs", &["which", "tol", "max_iter", "seed"]),
-    ("density", &["steps", "probes", "sigma2", "points", "seed"]),
-    ("hessian_trace", &["probes", "seed"]),
+    (
+        "top_eigs",
+        &["which", "tol", "max_iter", "seed", "block", "matrix"],
+    ),
+    (
+        "density",
+        &["steps", "probes", "sigma2", "points", "seed", "matrix"],
+    ),
+    ("hessian_trace", &["probes", "seed", "matrix"]),
+    ("check_hessian", &["directions", "seed"]),
     ("outliers", &["rule", "threshold"]),
     ("interpolate", &["from", "to", "steps", "test", "model"]),
 ];
@@ -280,6 +286,9 @@ pub fn as_int(d: &Dynamic) -> Option<INT> {
 pub fn f64s(d: &Dynamic) -> Option<Vec<f64>> {
     if let Some(v) = d.clone().try_cast::<super::types::Vector>() {
         return Some(v.as_slice().to_vec());
+    }
+    if let Some(s) = d.read_lock::<super::types::Spec>() {
+        return Some(s.0.values().to_vec());
     }
     let arr = d.read_lock::<rhai::Array>()?;
     arr.iter().map(as_f64).collect()

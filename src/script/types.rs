@@ -82,12 +82,18 @@ impl IntoIterator for Vector {
 
 /// A dense matrix (`Matrix` in scripts).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Matrix(pub Arc<Mat>);
+pub struct Matrix(pub Arc<Mat>, pub &'static str);
 
 impl Matrix {
     /// Wraps a matrix.
     pub fn new(m: Mat) -> Self {
-        Matrix(Arc::new(m))
+        Matrix(Arc::new(m), "matrix")
+    }
+
+    /// Wraps a matrix that knows what it is ("hessian", "gauss_newton"), so
+    /// its spectrum records it.
+    pub fn labelled(m: Mat, label: &'static str) -> Self {
+        Matrix(Arc::new(m), label)
     }
 }
 
@@ -95,6 +101,9 @@ impl fmt::Display for Matrix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = &self.0;
         write!(f, "Matrix {}×{}", m.rows(), m.cols())?;
+        if self.1 != "matrix" {
+            write!(f, " ({})", self.1)?;
+        }
         let show = 6;
         for i in 0..m.rows().min(show) {
             write!(f, "\n  {}", fmt_list(m.row(i), show))?;
@@ -210,6 +219,101 @@ impl fmt::Display for Hist {
             )?;
         }
         write!(f, ", {:.2} s", h.seconds)
+    }
+}
+
+/// Eigenvalues with provenance (`Spectrum` in scripts).
+#[derive(Clone, Debug)]
+pub struct Spec(pub Arc<crate::spectrum::Spectrum>);
+
+impl fmt::Display for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.0;
+        let i = &s.info;
+        write!(f, "Spectrum: {} eigenvalues of the {}", s.len(), i.matrix)?;
+        if let (Some(lo), Some(hi)) = (s.min(), s.max()) {
+            write!(f, ", min {}, max {}", fmt_num(lo), fmt_num(hi))?;
+        }
+        let top = s.top(5);
+        write!(f, ", top {}", fmt_list(&top, 5))?;
+        write!(f, "\n  {}", i.method)?;
+        if let Some(st) = i.steps {
+            write!(f, ", {st} steps")?;
+        }
+        if let Some(p) = i.probes {
+            write!(f, ", {p} probes")?;
+        }
+        if i.matvecs > 0 {
+            write!(f, ", {} matvecs", i.matvecs)?;
+        }
+        if let Some(seed) = i.seed {
+            write!(f, ", seed {seed}")?;
+        }
+        if !i.residuals.is_empty() {
+            let worst = i.residuals.iter().cloned().fold(0.0_f64, f64::max);
+            write!(f, ", max residual {}", fmt_num(worst))?;
+        }
+        write!(f, ", {:.2} s", i.seconds)
+    }
+}
+
+impl IntoIterator for Spec {
+    type Item = f64;
+    type IntoIter = std::vec::IntoIter<f64>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.values().to_vec().into_iter()
+    }
+}
+
+/// A smoothed spectral density (`Density` in scripts).
+#[derive(Clone, Debug)]
+pub struct Dens(pub Arc<crate::spectrum::Density>);
+
+impl fmt::Display for Dens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.0;
+        let i = &d.info;
+        write!(
+            f,
+            "Density of the {} on [{}, {}] ({} points), {}",
+            i.matrix,
+            fmt_num(d.x.first().copied().unwrap_or(0.0)),
+            fmt_num(d.x.last().copied().unwrap_or(0.0)),
+            d.x.len(),
+            i.method
+        )?;
+        if let Some(st) = i.steps {
+            write!(f, ", {st} steps")?;
+        }
+        if let Some(p) = i.probes {
+            write!(f, ", {p} probes")?;
+        }
+        if let Some(s2) = i.sigma2 {
+            write!(f, ", σ² {}", fmt_num(s2))?;
+        }
+        write!(f, ", {} matvecs, {:.2} s", i.matvecs, i.seconds)
+    }
+}
+
+/// A loss profile along a line (`Curve` in scripts).
+#[derive(Clone, Debug)]
+pub struct CurveV(pub Arc<crate::landscape::Curve>);
+
+impl fmt::Display for CurveV {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.0;
+        let lo = c.loss.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = c.loss.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        write!(
+            f,
+            "Curve: {} points, t from {} to {}, loss between {} and {}, barrier on [0, 1] {}",
+            c.t.len(),
+            fmt_num(c.t.first().copied().unwrap_or(0.0)),
+            fmt_num(c.t.last().copied().unwrap_or(0.0)),
+            fmt_num(lo),
+            fmt_num(hi),
+            fmt_num(c.barrier())
+        )
     }
 }
 

@@ -1,7 +1,9 @@
 //! Thin wrappers from script calls to hlab's math, one module per topic.
 
 pub mod check;
+pub mod curvature;
 pub mod data;
+pub mod landscape;
 pub mod model;
 pub mod plot;
 pub mod values;
@@ -14,5 +16,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(data::data).into());
     engine.register_global_module(exported_module!(model::model).into());
     engine.register_global_module(exported_module!(check::check).into());
+    engine.register_global_module(exported_module!(landscape::landscape).into());
+    engine.register_global_module(exported_module!(curvature::curvature).into());
     engine.register_global_module(exported_module!(plot::plot).into());
 }

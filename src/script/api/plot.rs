@@ -72,7 +72,7 @@ pub mod plot {
     use super::{apply_opts, cannot_plot, plot_opts, single};
     use crate::plot::{histogram, views, Chart, Series};
     use crate::script::opts::{f64s, script_err, type_name, Opts};
-    use crate::script::types::{Hist, Plot};
+    use crate::script::types::{CurveV, Dens, Hist, Plot, Spec};
     use rhai::{Dynamic, EvalAltResult, Map};
 
     type RResult<T> = Result<T, Box<EvalAltResult>>;
@@ -82,6 +82,21 @@ pub mod plot {
         let value = &*value;
         let fig = if let Some(h) = value.read_lock::<Hist>() {
             views::history(&h.0)
+        } else if let Some(s) = value.read_lock::<Spec>() {
+            let mut f = views::spectrum(&s.0, false);
+            if o.bool("log_y", false)? {
+                for c in &mut f.charts {
+                    c.series
+                        .iter_mut()
+                        .for_each(|ser| ser.ys.iter_mut().for_each(|y| *y = y.abs()));
+                    c.notes.push("|eigenvalue| on a log axis".into());
+                }
+            }
+            f
+        } else if let Some(d) = value.read_lock::<Dens>() {
+            views::density(&d.0)
+        } else if let Some(c) = value.read_lock::<CurveV>() {
+            views::curve(&c.0)
         } else if let Some(ys) = f64s(value) {
             single(Chart::new().with_series(Series::values("values", ys)))
         } else {

@@ -396,7 +396,15 @@ pub mod values {
     /// ```
     #[rhai_fn(name = "-", return_raw)]
     pub fn mat_sub(a: Matrix, b: Matrix) -> RResult<Matrix> {
-        Ok(Matrix::new(a.0.add_scaled(&b.0, -1.0, "matrix -")?))
+        let label = if (a.1, b.1) == ("hessian", "gauss_newton") {
+            "residual"
+        } else {
+            "matrix"
+        };
+        Ok(Matrix::labelled(
+            a.0.add_scaled(&b.0, -1.0, "matrix -")?,
+            label,
+        ))
     }
 
     /// Matrix times a number.

@@ -1,0 +1,518 @@
+//! Curvature: exact HVPs, dense Hessians and Gauss–Newton matrices, their
+//! eigenvalues, Lanczos, spectral densities and traces; `Spectrum` and
+//! `Density` methods.
+
+use crate::curvature::hessian::{Curvature, DEFAULT_MAX_PARAMS};
+use crate::script::opts::Opts;
+use crate::script::types::Spec;
+use crate::spectrum::Spectrum;
+use rhai::{Dynamic, EvalAltResult, Map, INT};
+use std::sync::Arc;
+
+type RResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// The `matrix` option: "hessian" (default), "gauss_newton" or "residual".
+fn curvature_of(op: &'static str, o: &Opts) -> RResult<Curvature> {
+    Ok(Curvature::parse(op, &o.string("matrix", "hessian")?)?)
+}
+
+fn max_params(o: &Opts) -> RResult<usize> {
+    o.usize("max_params", DEFAULT_MAX_PARAMS)
+}
+
+/// `info` as a script map.
+pub fn info_map(info: &crate::spectrum::SpectrumInfo) -> Map {
+    let mut m = Map::new();
+    m.insert("method".into(), Dynamic::from(info.method.clone()));
+    m.insert("matrix".into(), Dynamic::from(info.matrix.clone()));
+    if let Some(s) = info.steps {
+        m.insert("steps".into(), Dynamic::from_int(s as INT));
+    }
+    if let Some(p) = info.probes {
+        m.insert("probes".into(), Dynamic::from_int(p as INT));
+    }
+    if let Some(s) = info.seed {
+        m.insert("seed".into(), Dynamic::from_int(s as INT));
+    }
+    m.insert("matvecs".into(), Dynamic::from_int(info.matvecs as INT));
+    m.insert(
+        "residuals".into(),
+        Dynamic::from_array(
+            info.residuals
+                .iter()
+                .map(|&r| Dynamic::from_float(r))
+                .collect(),
+        ),
+    );
+    m.insert("seconds".into(), Dynamic::from_float(info.seconds));
+    if let Some(t) = info.tol {
+        m.insert("tol".into(), Dynamic::from_float(t));
+    }
+    if let Some(c) = info.converged {
+        m.insert("converged".into(), Dynamic::from_bool(c));
+    }
+    if let Some(s) = info.sigma2 {
+        m.insert("sigma2".into(), Dynamic::from_float(s));
+    }
+    for (k, v) in &info.accuracy {
+        m.insert(k.as_str().into(), Dynamic::from_float(*v));
+    }
+    m
+}
+
+/// Provenance of a dense eigen-solve.
+pub fn eig_info(e: &crate::linalg::EigInfo, matrix: &str) -> crate::spectrum::SpectrumInfo {
+    let mut info = crate::spectrum::SpectrumInfo::new("dense (faer)", matrix);
+    info.seconds = e.seconds;
+    info.residuals = e.residual.into_iter().collect();
+    info.accuracy = vec![
+        ("trace_rel_err".to_string(), e.trace_rel_err),
+        ("frob_rel_err".to_string(), e.frob_rel_err),
+        ("asymmetry".to_string(), e.asymmetry),
+    ];
+    info
+}
+
+fn spec(s: Spectrum) -> Spec {
+    Spec(Arc::new(s))
+}
+
+#[rhai::plugin::export_module]
+pub mod curvature {
+    use super::{curvature_of, eig_info, info_map, max_params, spec};
+    use crate::curvature::hessian::{check_hessian as check, ModelCurvature};
+    use crate::curvature::lanczos::{lanczos_top, LanczosOpts, Which};
+    use crate::curvature::slq::{slq_density, SlqOpts};
+    use crate::curvature::trace::hutchinson;
+    use crate::linalg::{sym_eig, sym_eigvals};
+    use crate::script::opts::{script_err, Opts};
+    use crate::script::types::{Data, Dens, Matrix, Model, Spec, Vector};
+    use crate::spectrum::{OutlierRule, Spectrum};
+    use rhai::{Array, Dynamic, Map, INT};
+    use std::sync::Arc;
+
+    type RResult<T> = Result<T, Box<rhai::EvalAltResult>>;
+
+    /// The exact Hessian-vector product H·v of the mean loss (Pearlmutter's
+    /// R-operator, forward-over-reverse; no finite differences).
+    ///
+    /// Costs about two gradients.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 40, k: 3, dim: 4, seed: 1 });
+    /// let m = mlp([4, 6, 3], #{ act: "tanh", seed: 2 });
+    /// let v = randn(m.num_params, 3);
+    /// let hv = hvp(m, data, v);
+    /// assert_close(hv, hessian(m, data) * v, 1e-10);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn hvp(m: Model, data: Data, v: Vector) -> RResult<Vector> {
+        let g = m.read();
+        Ok(Vector::new(crate::curvature::hessian::hvp(
+            &g,
+            &data.0,
+            v.as_slice(),
+        )?))
+    }
+
+    /// The dense exact Hessian of the mean loss, P × P, symmetric.
+    #[rhai_fn(name = "hessian", return_raw)]
+    pub fn hessian1(m: Model, data: Data) -> RResult<Matrix> {
+        hessian(m, data, Map::new())
+    }
+
+    /// The dense exact Hessian H = ∇²L of the mean loss with respect to the flat
+    /// parameters (P × P, symmetric).
+    ///
+    /// Built from the R-operator: the first layer's block by exact weighted
+    /// Gram products, the other rows by batched products with unit
+    /// directions. Refuses at once above `max_params` (20000, 3.2 GB) with the
+    /// memory it would need; use `top_eigs` or `density` beyond that.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 50, k: 3, dim: 5, seed: 1 });
+    /// let m = mlp([5, 8, 3], #{ seed: 1 });
+    /// let h = hessian(m, data);
+    /// print([h.rows, h.cols]);   // prints [75, 75]
+    /// assert_close(h.trace(), hessian_trace(m, data, #{ probes: 2000 }).value, 0.1);
+    /// ```
+    #[rhai_fn(name = "hessian", return_raw)]
+    pub fn hessian(m: Model, data: Data, opts: Map) -> RResult<Matrix> {
+        let o = Opts::of("hessian", opts)?;
+        let g = m.read();
+        Ok(Matrix::labelled(
+            crate::curvature::hessian::hessian(&g, &data.0, max_params(&o)?)?,
+            "hessian",
+        ))
+    }
+
+    /// The dense Gauss–Newton matrix G, P × P.
+    #[rhai_fn(name = "gauss_newton", return_raw)]
+    pub fn gauss_newton1(m: Model, data: Data) -> RResult<Matrix> {
+        gauss_newton(m, data, Map::new())
+    }
+
+    /// The dense Gauss–Newton matrix G = (1/N) Σᵢ Jᵢᵀ Hℓ,ᵢ Jᵢ (Jᵢ: Jacobian of
+    /// the outputs, Hℓ,ᵢ = diag(p) − ppᵀ for softmax cross-entropy, I for mse):
+    /// exact and positive semi-definite. The residual is
+    /// `hessian(m, data) - gauss_newton(m, data)`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 30, k: 3, dim: 4, seed: 2 });
+    /// let m = mlp([4, 5, 3], #{ seed: 2 });
+    /// let g = eigs(gauss_newton(m, data));
+    /// print(g.min() > -1e-12);   // prints true
+    /// ```
+    #[rhai_fn(name = "gauss_newton", return_raw)]
+    pub fn gauss_newton(m: Model, data: Data, opts: Map) -> RResult<Matrix> {
+        let o = Opts::of("gauss_newton", opts)?;
+        let g = m.read();
+        Ok(Matrix::labelled(
+            crate::curvature::hessian::gauss_newton(&g, &data.0, max_params(&o)?)?,
+            "gauss_newton",
+        ))
+    }
+
+    /// All eigenvalues of a symmetric Matrix, ascending, as a Spectrum.
+    #[rhai_fn(name = "eigs", return_raw)]
+    pub fn eigs1(a: Matrix) -> RResult<Spec> {
+        let (vals, info) = sym_eigvals(&a.0)?;
+        Ok(spec(Spectrum::new(vals, eig_info(&info, a.1))?))
+    }
+
+    /// All eigenvalues (dense symmetric solver, faer) of a symmetric Matrix.
+    ///
+    /// `#{ vectors: true }` returns `#{ values: Spectrum, vectors: Matrix }`
+    /// with the eigenvectors as columns. `info` records the method and the
+    /// accuracy checks (trace and Frobenius identities; residuals with vectors).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let s = eigs(matrix([[2, 1], [1, 2]]));
+    /// print(s.to_array());   // prints [1.0, 3.0]
+    /// let e = eigs(matrix([[2, 0], [0, 5]]), #{ vectors: true });
+    /// print(e.vectors.cols);  // prints 2
+    /// ```
+    #[rhai_fn(name = "eigs", return_raw)]
+    pub fn eigs2(a: Matrix, opts: Map) -> RResult<Dynamic> {
+        let o = Opts::of("eigs", opts)?;
+        if o.bool("vectors", false)? {
+            let (vals, vecs, info) = sym_eig(&a.0)?;
+            let mut m = Map::new();
+            m.insert(
+                "values".into(),
+                Dynamic::from(spec(Spectrum::new(vals, eig_info(&info, a.1))?)),
+            );
+            m.insert("vectors".into(), Dynamic::from(Matrix::new(vecs)));
+            Ok(Dynamic::from_map(m))
+        } else {
+            Ok(Dynamic::from(eigs1(a)?))
+        }
+    }
+
+    /// The k largest eigenvalues of the Hessian, by Lanczos on exact HVPs.
+    #[rhai_fn(name = "top_eigs", return_raw)]
+    pub fn top_eigs3(m: Model, data: Data, k: INT) -> RResult<Spec> {
+        top_eigs(m, data, k, Map::new())
+    }
+
+    /// The k largest (or smallest) eigenvalues without forming the matrix:
+    /// Lanczos with full reorthogonalisation on exact Hessian-vector products,
+    /// extended until every wanted Ritz pair has relative residual ≤ `tol`.
+    ///
+    /// Options: `which` ("largest" or "smallest"), `tol` (1e-8), `max_iter`
+    /// (basis size cap), `seed` (0), `block` (1), `matrix` ("hessian",
+    /// "gauss_newton" or "residual"). `info` holds the residuals, the number of
+    /// HVPs (`matvecs`), the steps, the seconds and the seed.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 60, k: 3, dim: 5, seed: 1 });
+    /// let m = mlp([5, 8, 3], #{ seed: 1 });
+    /// let top = top_eigs(m, data, 3);
+    /// let all = eigs(hessian(m, data));
+    /// assert_close(top.top(3), all.top(3), 1e-8);
+    /// print(top.info.method);   // prints lanczos
+    /// ```
+    #[rhai_fn(name = "top_eigs", return_raw)]
+    pub fn top_eigs(m: Model, data: Data, k: INT, opts: Map) -> RResult<Spec> {
+        let o = Opts::of("top_eigs", opts)?;
+        if k < 1 {
+            return script_err(format!("top_eigs: expected k ≥ 1, got {k}"));
+        }
+        let kind = curvature_of("top_eigs", &o)?;
+        let mut lo = LanczosOpts::new(k as usize);
+        lo.which = Which::parse(&o.string("which", "largest")?)?;
+        lo.tol = o.f64("tol", lo.tol)?;
+        lo.max_iter = o.usize("max_iter", 0)?;
+        lo.seed = o.seed("seed", 0)?;
+        lo.block = o.usize("block", 1)?;
+        let g = m.read();
+        let mut op = ModelCurvature::new("top_eigs", &g, &data.0, kind)?;
+        let mut r = lanczos_top(&mut op, &lo)?;
+        r.spectrum.info.matrix = kind.name().to_string();
+        Ok(spec(r.spectrum))
+    }
+
+    /// The smoothed spectral density of the Hessian by stochastic Lanczos
+    /// quadrature, default options.
+    #[rhai_fn(name = "density", return_raw)]
+    pub fn density2(m: Model, data: Data) -> RResult<Dens> {
+        density(m, data, Map::new())
+    }
+
+    /// The smoothed spectral density of the Hessian (or `matrix:
+    /// "gauss_newton"` / "residual") by stochastic Lanczos quadrature:
+    /// `probes` Rademacher vectors (10), `steps` Lanczos steps each (90), a
+    /// Gaussian of variance `sigma2` (1e-5·max(1, λmax−λmin)) on every node,
+    /// `points` grid points, `seed`. It integrates to 1.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 60, k: 3, dim: 5, seed: 1 });
+    /// let m = mlp([5, 8, 3], #{ seed: 1 });
+    /// let d = density(m, data, #{ steps: 30, probes: 4 });
+    /// print(d.info.method);   // prints slq
+    /// ```
+    #[rhai_fn(name = "density", return_raw)]
+    pub fn density(m: Model, data: Data, opts: Map) -> RResult<Dens> {
+        let o = Opts::of("density", opts)?;
+        let kind = curvature_of("density", &o)?;
+        let mut so = SlqOpts::default();
+        so.steps = o.usize("steps", so.steps)?;
+        so.probes = o.usize("probes", so.probes)?;
+        so.sigma2 = o.opt_f64("sigma2")?;
+        so.points = o.usize("points", so.points)?;
+        so.seed = o.seed("seed", 0)?;
+        let g = m.read();
+        let mut op = ModelCurvature::new("density", &g, &data.0, kind)?;
+        let mut d = slq_density(&mut op, &so)?;
+        d.info.matrix = kind.name().to_string();
+        Ok(Dens(Arc::new(d)))
+    }
+
+    /// Hutchinson's estimate of the Hessian's trace, default options.
+    #[rhai_fn(name = "hessian_trace", return_raw)]
+    pub fn hessian_trace2(m: Model, data: Data) -> RResult<Map> {
+        hessian_trace(m, data, Map::new())
+    }
+
+    /// Hutchinson's estimate of tr(H) with Rademacher probes:
+    /// `#{ value, stderr, probes }`. Options: `probes` (100), `seed` (0),
+    /// `matrix` ("hessian", "gauss_newton", "residual").
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 40, k: 2, dim: 3, seed: 1 });
+    /// let m = mlp([3, 4, 2], #{ seed: 1 });
+    /// let t = hessian_trace(m, data, #{ probes: 200, seed: 1 });
+    /// assert(abs(t.value - hessian(m, data).trace()) < 4 * t.stderr + 1e-12, "within 4 standard errors");
+    /// ```
+    #[rhai_fn(name = "hessian_trace", return_raw)]
+    pub fn hessian_trace(m: Model, data: Data, opts: Map) -> RResult<Map> {
+        let o = Opts::of("hessian_trace", opts)?;
+        let kind = curvature_of("hessian_trace", &o)?;
+        let g = m.read();
+        let mut op = ModelCurvature::new("hessian_trace", &g, &data.0, kind)?;
+        let t = hutchinson(&mut op, o.usize("probes", 100)?, o.seed("seed", 0)?)?;
+        let mut out = Map::new();
+        out.insert("value".into(), Dynamic::from_float(t.value));
+        out.insert("stderr".into(), Dynamic::from_float(t.stderr));
+        out.insert("probes".into(), Dynamic::from_int(t.probes as INT));
+        out.insert("seed".into(), Dynamic::from_int(t.seed as INT));
+        out.insert("seconds".into(), Dynamic::from_float(t.seconds));
+        Ok(out)
+    }
+
+    /// The exactness check, default options (5 directions).
+    #[rhai_fn(name = "check_hessian", return_raw)]
+    pub fn check_hessian2(m: Model, data: Data) -> RResult<f64> {
+        check_hessian(m, data, Map::new())
+    }
+
+    /// The largest relative difference, over `directions` (5) random unit
+    /// directions (`seed`), between the exact `hvp` and a central finite
+    /// difference of `grad` with step 1e-5 — about 1e-8 or smaller when all is
+    /// well (the finite difference is the inexact side).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 40, k: 3, dim: 4, seed: 1 });
+    /// let m = mlp([4, 6, 3], #{ act: "tanh", seed: 1 });
+    /// print(check_hessian(m, data) < 1e-6);   // prints true
+    /// ```
+    #[rhai_fn(name = "check_hessian", return_raw)]
+    pub fn check_hessian(m: Model, data: Data, opts: Map) -> RResult<f64> {
+        let o = Opts::of("check_hessian", opts)?;
+        let g = m.read();
+        Ok(check(
+            &g,
+            &data.0,
+            o.usize("directions", 5)?,
+            o.seed("seed", 0)?,
+        )?)
+    }
+
+    // ----- Spectrum -----
+
+    /// Number of eigenvalues.
+    #[rhai_fn(name = "len", get = "len", pure)]
+    pub fn s_len(s: &mut Spec) -> INT {
+        s.0.len() as INT
+    }
+
+    /// Eigenvalue `i` in ascending order (negative `i` counts from the end).
+    #[rhai_fn(index_get, return_raw, pure)]
+    pub fn s_index(s: &mut Spec, i: INT) -> RResult<f64> {
+        let n = s.0.len() as INT;
+        let j = if i < 0 { i + n } else { i };
+        if j < 0 || j >= n {
+            return script_err(format!(
+                "spectrum index: expected an index in 0..{n}, got {i}"
+            ));
+        }
+        Ok(s.0.values()[j as usize])
+    }
+
+    /// The smallest eigenvalue.
+    #[rhai_fn(name = "min", return_raw, pure)]
+    pub fn s_min(s: &mut Spec) -> RResult<f64> {
+        s.0.min()
+            .map_or_else(|| script_err("min: the spectrum is empty"), Ok)
+    }
+
+    /// The largest eigenvalue.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let s = eigs(matrix([[1, 0], [0, -2]]));
+    /// print([s.min(), s.max()]);   // prints [-2.0, 1.0]
+    /// ```
+    #[rhai_fn(name = "max", return_raw, pure)]
+    pub fn s_max(s: &mut Spec) -> RResult<f64> {
+        s.0.max()
+            .map_or_else(|| script_err("max: the spectrum is empty"), Ok)
+    }
+
+    /// The `k` largest eigenvalues, largest first.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(eigs(matrix([[3, 0, 0], [0, 1, 0], [0, 0, 2]])).top(2));   // prints [3.0, 2.0]
+    /// ```
+    #[rhai_fn(name = "top", pure)]
+    pub fn s_top(s: &mut Spec, k: INT) -> Array {
+        s.0.top(k.max(0) as usize)
+            .into_iter()
+            .map(Dynamic::from_float)
+            .collect()
+    }
+
+    /// How many eigenvalues are above `t`.
+    #[rhai_fn(name = "count_above", pure)]
+    pub fn s_count_above(s: &mut Spec, t: f64) -> INT {
+        s.0.count_above(t) as INT
+    }
+
+    /// The fraction of eigenvalues below zero.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(eigs(matrix([[1, 0], [0, -2]])).frac_negative());   // prints 0.5
+    /// ```
+    #[rhai_fn(name = "frac_negative", pure)]
+    pub fn s_frac_negative(s: &mut Spec) -> f64 {
+        s.0.frac_negative()
+    }
+
+    /// How many eigenvalues stand out of the bulk, by the elbow rule.
+    #[rhai_fn(name = "outliers", return_raw, pure)]
+    pub fn s_outliers1(s: &mut Spec) -> RResult<INT> {
+        Ok(s.0.outliers(OutlierRule::Elbow)? as INT)
+    }
+
+    /// How many eigenvalues stand out of the bulk: `rule` "elbow" (default),
+    /// "gap" (largest consecutive gap), "ratio" (largest consecutive ratio of
+    /// positive eigenvalues) — the three heuristics of Sagun et al. 2017,
+    /// Table 1 — or `threshold: t` (count above t).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let s = eigs(matrix([[5, 0, 0, 0], [0, 4, 0, 0], [0, 0, 0.001, 0], [0, 0, 0, 0.002]]));
+    /// print(s.outliers());                        // prints 2
+    /// print(s.outliers(#{ rule: "gap" }));        // prints 2
+    /// print(s.outliers(#{ threshold: 4.5 }));     // prints 1
+    /// ```
+    #[rhai_fn(name = "outliers", return_raw, pure)]
+    pub fn s_outliers(s: &mut Spec, opts: Map) -> RResult<INT> {
+        let o = Opts::of("outliers", opts)?;
+        let rule = match (o.opt_string("rule")?, o.opt_f64("threshold")?) {
+            (Some(_), Some(_)) => {
+                return script_err("outliers: give either `rule` or `threshold`, not both")
+            }
+            (_, Some(t)) => OutlierRule::Threshold(t),
+            (Some(r), None) => OutlierRule::parse(&r)?,
+            (None, None) => OutlierRule::Elbow,
+        };
+        Ok(s.0.outliers(rule)? as INT)
+    }
+
+    /// The eigenvalues, ascending, as an array.
+    #[rhai_fn(name = "to_array", pure)]
+    pub fn s_to_array(s: &mut Spec) -> Array {
+        s.0.values()
+            .iter()
+            .map(|&x| Dynamic::from_float(x))
+            .collect()
+    }
+
+    /// How the spectrum was obtained: method, matrix, steps, probes, seed,
+    /// matvecs, residuals, seconds.
+    #[rhai_fn(get = "info", pure)]
+    pub fn s_info(s: &mut Spec) -> Map {
+        info_map(&s.0.info)
+    }
+
+    #[rhai_fn(name = "to_string", pure)]
+    pub fn s_to_string(s: &mut Spec) -> String {
+        s.to_string()
+    }
+
+    #[rhai_fn(name = "to_debug", pure)]
+    pub fn s_to_debug(s: &mut Spec) -> String {
+        s.to_string()
+    }
+
+    // ----- Density -----
+
+    /// Grid points of a Density.
+    #[rhai_fn(get = "x", pure)]
+    pub fn d_x(d: &mut Dens) -> Array {
+        d.0.x.iter().map(|&x| Dynamic::from_float(x)).collect()
+    }
+
+    /// Density values on the grid (they integrate to 1).
+    #[rhai_fn(get = "y", pure)]
+    pub fn d_y(d: &mut Dens) -> Array {
+        d.0.y.iter().map(|&x| Dynamic::from_float(x)).collect()
+    }
+
+    /// How the density was obtained.
+    #[rhai_fn(get = "info", pure)]
+    pub fn d_info(d: &mut Dens) -> Map {
+        info_map(&d.0.info)
+    }
+
+    #[rhai_fn(name = "to_string", pure)]
+    pub fn d_to_string(d: &mut Dens) -> String {
+        d.to_string()
+    }
+
+    #[rhai_fn(name = "to_debug", pure)]
+    pub fn d_to_debug(d: &mut Dens) -> String {
+        d.to_string()
+    }
+}
