@@ -180,7 +180,7 @@ pub fn completeness(session: &Session, code: &str) -> Completeness {
         // An empty line, or a REPL command (always one line).
         return Completeness::Complete;
     }
-    if scan(code).in_comment {
+    if scan(code).in_block_comment {
         return Completeness::Incomplete;
     }
     let err = match session.engine().compile(code) {
@@ -270,7 +270,10 @@ struct Opened {
 struct Scan {
     stack: Vec<Opened>,
     in_string: bool,
+    /// In a `//` or `/* */` comment.
     in_comment: bool,
+    /// In a `/* */` comment (which, unlike `//`, continues on the next line).
+    in_block_comment: bool,
 }
 
 /// A light lexer: the brackets left open at the end of `s`, and whether it
@@ -353,6 +356,7 @@ fn scan(s: &str) -> Scan {
         stack,
         in_string: matches!(st, St::Str(_)),
         in_comment: matches!(st, St::Line | St::Block(_)),
+        in_block_comment: matches!(st, St::Block(_)),
     }
 }
 
@@ -675,6 +679,9 @@ mod tests {
             ("let s = `abc", Completeness::Incomplete),
             ("let s = \"abc\\", Completeness::Incomplete),
             ("/* a comment", Completeness::Incomplete),
+            ("// a comment", Completeness::Complete),
+            ("let x = 1 // one", Completeness::Complete),
+            ("let x = [1, // one", Completeness::Incomplete),
             ("foo(1 2)", Completeness::Invalid),
             ("foo(1 2", Completeness::Invalid),
             ("1 + )", Completeness::Invalid),

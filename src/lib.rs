@@ -11,6 +11,7 @@
 //! | [`curvature`] | exact HVPs, Hessians, Gauss–Newton, Lanczos, SLQ, Hutchinson |
 //! | [`plot`] | charts as text and SVG |
 //! | [`progress`] | progress bars and the interrupt flag |
+//! | [`repl`] | the interactive REPL, its `:commands`, piped input |
 //! | [`complete`] | completion and the "is this input complete?" rule (REPL and kernel) |
 //! | [`kernel`] | the Jupyter kernel: protocol 5.3 over ZeroMQ, kernelspec install |
 
@@ -25,6 +26,7 @@ pub mod mat;
 pub mod model;
 pub mod plot;
 pub mod progress;
+pub mod repl;
 pub mod rng;
 pub mod script;
 pub mod session;

@@ -390,6 +390,7 @@ pub(crate) mod testmat {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::testmat::*;
     use super::*;

@@ -164,12 +164,6 @@ fn main() -> ExitCode {
             connection_file,
             action,
         }) => kernel(connection_file, action),
-        None => {
-            eprintln!(
-                "hlab {}: the interactive REPL is not built yet.\nUse `hlab run FILE.rhai` or `hlab -e CODE`; see `hlab --help`.",
-                env!("CARGO_PKG_VERSION")
-            );
-            ExitCode::from(2)
-        }
+        None => hlab::repl::main(),
     }
 }

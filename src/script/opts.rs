@@ -19,7 +19,6 @@ pub fn type_name(d: &Dynamic) -> String {
 /// The valid option keys of every operation that takes an option map, in
 /// one place: the api wrappers check maps against it ([`Opts::of`]) and the
 /// REPL and Jupyter completion offer its keys, so the two cannot drift.
-/// Curvature and landscape entries follow API.md.
 pub const OPTION_KEYS: &[(&str, &[&str])] = &[
     (
         "make_clusters",
@@ -62,9 +61,16 @@ pub const OPTION_KEYS: &[(&str, &[&str])] = &[
     ("hessian", &["max_params"]),
     ("gauss_newton", &["max_params"]),
     ("eigs", &["vectors"]),
-    ("top_eigs", &["which", "tol", "max_iter", "seed"]),
-    ("density", &["steps", "probes", "sigma2", "points", "seed"]),
-    ("hessian_trace", &["probes", "seed"]),
+    (
+        "top_eigs",
+        &["which", "tol", "max_iter", "seed", "block", "matrix"],
+    ),
+    (
+        "density",
+        &["steps", "probes", "sigma2", "points", "seed", "matrix"],
+    ),
+    ("hessian_trace", &["probes", "seed", "matrix"]),
+    ("check_hessian", &["directions", "seed"]),
     ("outliers", &["rule", "threshold"]),
     ("interpolate", &["from", "to", "steps", "test", "model"]),
 ];
@@ -86,6 +92,17 @@ pub fn option_keys(op: &str) -> &'static [&'static str] {
 pub struct Opts {
     op: &'static str,
     map: Map,
+}
+
+/// The candidate nearest to `name` by edit distance, when it is within 2
+/// edits (for "did you mean" messages).
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .min()
+        .filter(|(d, _)| *d <= 2)
+        .map(|(_, c)| c)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

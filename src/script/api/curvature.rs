@@ -127,7 +127,7 @@ pub mod curvature {
     /// ```
     #[rhai_fn(name = "hessian", return_raw)]
     pub fn hessian(m: Model, data: Data, opts: Map) -> RResult<Matrix> {
-        let o = Opts::new("hessian", opts, &["max_params"])?;
+        let o = Opts::of("hessian", opts)?;
         let g = m.read();
         Ok(Matrix::labelled(
             crate::curvature::hessian::hessian(&g, &data.0, max_params(&o)?)?,
@@ -155,7 +155,7 @@ pub mod curvature {
     /// ```
     #[rhai_fn(name = "gauss_newton", return_raw)]
     pub fn gauss_newton(m: Model, data: Data, opts: Map) -> RResult<Matrix> {
-        let o = Opts::new("gauss_newton", opts, &["max_params"])?;
+        let o = Opts::of("gauss_newton", opts)?;
         let g = m.read();
         Ok(Matrix::labelled(
             crate::curvature::hessian::gauss_newton(&g, &data.0, max_params(&o)?)?,
@@ -185,7 +185,7 @@ pub mod curvature {
     /// ```
     #[rhai_fn(name = "eigs", return_raw)]
     pub fn eigs2(a: Matrix, opts: Map) -> RResult<Dynamic> {
-        let o = Opts::new("eigs", opts, &["vectors"])?;
+        let o = Opts::of("eigs", opts)?;
         if o.bool("vectors", false)? {
             let (vals, vecs, info) = sym_eig(&a.0)?;
             let mut m = Map::new();
@@ -226,11 +226,7 @@ pub mod curvature {
     /// ```
     #[rhai_fn(name = "top_eigs", return_raw)]
     pub fn top_eigs(m: Model, data: Data, k: INT, opts: Map) -> RResult<Spec> {
-        let o = Opts::new(
-            "top_eigs",
-            opts,
-            &["which", "tol", "max_iter", "seed", "block", "matrix"],
-        )?;
+        let o = Opts::of("top_eigs", opts)?;
         if k < 1 {
             return script_err(format!("top_eigs: expected k ≥ 1, got {k}"));
         }
@@ -270,11 +266,7 @@ pub mod curvature {
     /// ```
     #[rhai_fn(name = "density", return_raw)]
     pub fn density(m: Model, data: Data, opts: Map) -> RResult<Dens> {
-        let o = Opts::new(
-            "density",
-            opts,
-            &["steps", "probes", "sigma2", "points", "seed", "matrix"],
-        )?;
+        let o = Opts::of("density", opts)?;
         let kind = curvature_of("density", &o)?;
         let mut so = SlqOpts::default();
         so.steps = o.usize("steps", so.steps)?;
@@ -308,7 +300,7 @@ pub mod curvature {
     /// ```
     #[rhai_fn(name = "hessian_trace", return_raw)]
     pub fn hessian_trace(m: Model, data: Data, opts: Map) -> RResult<Map> {
-        let o = Opts::new("hessian_trace", opts, &["probes", "seed", "matrix"])?;
+        let o = Opts::of("hessian_trace", opts)?;
         let kind = curvature_of("hessian_trace", &o)?;
         let g = m.read();
         let mut op = ModelCurvature::new("hessian_trace", &g, &data.0, kind)?;
@@ -341,7 +333,7 @@ pub mod curvature {
     /// ```
     #[rhai_fn(name = "check_hessian", return_raw)]
     pub fn check_hessian(m: Model, data: Data, opts: Map) -> RResult<f64> {
-        let o = Opts::new("check_hessian", opts, &["directions", "seed"])?;
+        let o = Opts::of("check_hessian", opts)?;
         let g = m.read();
         Ok(check(
             &g,
@@ -443,7 +435,7 @@ pub mod curvature {
     /// ```
     #[rhai_fn(name = "outliers", return_raw, pure)]
     pub fn s_outliers(s: &mut Spec, opts: Map) -> RResult<INT> {
-        let o = Opts::new("outliers", opts, &["rule", "threshold"])?;
+        let o = Opts::of("outliers", opts)?;
         let rule = match (o.opt_string("rule")?, o.opt_f64("threshold")?) {
             (Some(_), Some(_)) => {
                 return script_err("outliers: give either `rule` or `threshold`, not both")

@@ -40,11 +40,7 @@ pub mod landscape {
     /// ```
     #[rhai_fn(name = "interpolate", return_raw)]
     pub fn interpolate(a: Dynamic, b: Dynamic, data: Data, opts: Map) -> RResult<CurveV> {
-        let o = Opts::new(
-            "interpolate",
-            opts,
-            &["from", "to", "steps", "test", "model"],
-        )?;
+        let o = Opts::of("interpolate", opts)?;
         let lo = LineOpts {
             from: o.f64("from", -0.5)?,
             to: o.f64("to", 1.5)?,

@@ -1,0 +1,342 @@
+//! The REPL in a real terminal (driven through tmux) and with piped input.
+//!
+//! The terminal test needs `tmux` on the PATH (`apt-get install -y tmux`).
+//! It waits for output with timeouts instead of sleeping where it can.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn hlab_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hlab")
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("hlab-repl-{tag}-{}-{k}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// One tmux server of our own (its own socket), running hlab in one pane.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(tag: &str, history: &Path) -> Tmux {
+        let socket = format!("hlab-test-{tag}-{}", std::process::id());
+        let t = Tmux { socket };
+        let cmd = format!(
+            "env NO_COLOR=1 HLAB_HISTORY={} {}",
+            history.display(),
+            hlab_bin()
+        );
+        let ok = Command::new("tmux")
+            .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d"])
+            .args(["-s", "t", "-x", "120", "-y", "50", &cmd])
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("this test drives the REPL through tmux: install it (apt-get install -y tmux): {e}")
+            });
+        assert!(ok.success(), "tmux new-session failed");
+        t.tmux(&["set-option", "-t", "t", "remain-on-exit", "on"]);
+        t.tmux(&["set-option", "-t", "t", "history-limit", "5000"]);
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Types `text` literally (tmux reads a `;` at the end of an argument as
+    /// a command separator, so semicolons go as hex).
+    fn type_text(&self, text: &str) {
+        for (i, part) in text.split(';').enumerate() {
+            if i > 0 {
+                self.tmux(&["send-keys", "-t", "t", "-H", "3b"]);
+            }
+            if !part.is_empty() {
+                self.tmux(&["send-keys", "-t", "t", "-l", "--", part]);
+            }
+        }
+    }
+
+    fn key(&self, key: &str) {
+        self.tmux(&["send-keys", "-t", "t", key]);
+    }
+
+    /// Types a line and presses Enter.
+    fn line(&self, text: &str) {
+        self.type_text(text);
+        self.key("Enter");
+    }
+
+    /// The whole pane, scrollback included.
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-J", "-t", "t", "-S", "-5000"])
+    }
+
+    /// Waits until `pred` holds for the screen; panics with the screen if not.
+    fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if t0.elapsed() > timeout {
+                panic!("timed out waiting for {what}; the screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    /// Waits until `needle` appears at least `n` times.
+    fn wait_count(&self, needle: &str, n: usize) -> String {
+        self.wait(&format!("{n}× {needle:?}"), Duration::from_secs(20), |s| {
+            s.matches(needle).count() >= n
+        })
+    }
+
+    fn prompts(&self) -> usize {
+        self.screen().matches("hlab> ").count()
+    }
+
+    /// Enters a line and waits for the next prompt.
+    fn run(&self, text: &str) -> String {
+        let n = self.prompts();
+        self.line(text);
+        self.wait_count("hlab> ", n + 1)
+    }
+
+    fn pane_dead(&self) -> bool {
+        self.tmux(&["display-message", "-p", "-t", "t", "#{pane_dead}"])
+            .trim()
+            == "1"
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+/// The text after the last prompt that starts with `input`.
+fn output_of(screen: &str, input: &str) -> String {
+    let key = format!("hlab> {input}");
+    let start = screen.rfind(&key).expect("the input is on the screen") + key.len();
+    let rest = &screen[start..];
+    let end = rest.find("hlab> ").unwrap_or(rest.len());
+    rest[..end].trim().to_string()
+}
+
+#[test]
+fn repl_in_a_terminal() {
+    let dir = temp_dir("tty");
+    let history = dir.join("sub").join("history.txt");
+    let t = Tmux::start("tty", &history);
+    t.wait_count("hlab> ", 1);
+    assert!(t.screen().contains(":help"), "the banner points to :help");
+
+    // A value, then a multi-line function: Enter continues while a brace is open.
+    t.run("let kept = 41 + 1;");
+    t.line("fn sq(x) {");
+    t.line("  x * x");
+    let s = t.screen();
+    assert!(
+        !s.contains("error"),
+        "an open brace continues the input:\n{s}"
+    );
+    t.run("}");
+    let s = t.run("sq(kept)");
+    assert_eq!(output_of(&s, "sq(kept)"), "1764");
+
+    // An invalid input is not a continuation: the error shows with a caret.
+    let s = t.run("sq(1 2)");
+    let out = output_of(&s, "sq(1 2)");
+    assert!(out.contains("^"), "{out}");
+    assert!(out.contains("error: Expecting ','"), "{out}");
+
+    // Tab completes a function name, a property by the variable's type and
+    // an option key inside #{ } of a known call.
+    t.type_text("let d = make_clu");
+    t.key("Tab");
+    t.wait("completion of make_clusters", Duration::from_secs(5), |s| {
+        s.contains("let d = make_clusters")
+    });
+    t.run("(#{ n: 200, k: 4, dim: 20, seed: 1 });");
+    t.run("let m = mlp([20, 16, 4], #{ seed: 1 });");
+    t.type_text("d.cla");
+    t.key("Tab");
+    t.wait("completion of d.classes", Duration::from_secs(5), |s| {
+        s.contains("hlab> d.classes")
+    });
+    let n = t.prompts();
+    t.key("Enter");
+    let s = t.wait_count("hlab> ", n + 1);
+    assert_eq!(output_of(&s, "d.classes"), "4");
+
+    // :help NAME shows signature, doc and example.
+    let s = t.run(":help train");
+    let out = output_of(&s, ":help train");
+    assert!(out.contains("train(m: Model, data: Dataset"), "{out}");
+    assert!(out.contains("Example:"), "{out}");
+    // `hessian` arrives with the curvature primitives; once it exists its
+    // help must be complete too.
+    let s = t.run(":help hessian");
+    let out = output_of(&s, ":help hessian");
+    if !out.contains("no function or command named `hessian`") {
+        assert!(out.contains("hessian(m: Model"), "{out}");
+        assert!(out.contains("Example:"), "{out}");
+    }
+
+    // Ctrl-C stops a long training within a second; variables stay.
+    t.type_text("let h = train(m, d, #{ epo");
+    t.key("Tab");
+    t.wait("completion of epochs", Duration::from_secs(5), |s| {
+        s.contains("#{ epochs")
+    });
+    t.line(": 100000 });");
+    t.wait("the progress bar", Duration::from_secs(20), |s| {
+        s.contains("/100000")
+    });
+    let n = t.prompts();
+    let t0 = Instant::now();
+    t.key("C-c");
+    let s = t.wait("the interruption", Duration::from_secs(10), |s| {
+        s.contains("interrupted") && s.matches("hlab> ").count() > n
+    });
+    let took = t0.elapsed();
+    eprintln!(
+        "train stopped {:.0} ms after Ctrl-C",
+        took.as_secs_f64() * 1e3
+    );
+    assert!(
+        took < Duration::from_secs(1),
+        "stopped after {took:?}:\n{s}"
+    );
+    let s = t.run("kept");
+    assert_eq!(output_of(&s, "kept"), "42");
+    let s = t.run("m.num_params");
+    assert_eq!(output_of(&s, "m.num_params"), "404");
+
+    // A Rhai loop stops too.
+    t.line("let spins = 0; loop { spins += 1; }");
+    t.wait("the loop to run", Duration::from_secs(5), |s| {
+        s.contains("spins += 1; }")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let n = t.prompts();
+    let t0 = Instant::now();
+    t.key("C-c");
+    t.wait("the loop's interruption", Duration::from_secs(10), |s| {
+        s.matches("hlab> ").count() > n
+    });
+    assert!(t0.elapsed() < Duration::from_secs(1));
+    let s = t.run("spins > 0 && kept == 42");
+    assert_eq!(output_of(&s, "spins > 0 && kept == 42"), "true");
+
+    // Ctrl-C at the prompt clears the line.
+    t.type_text("this is not code");
+    t.key("C-c");
+    let s = t.run("kept + 1");
+    assert_eq!(output_of(&s, "kept + 1"), "43");
+    assert!(!s.contains("Variable not found: this"), "{s}");
+
+    // :vars lists what was defined.
+    let s = t.run(":vars");
+    let out = output_of(&s, ":vars");
+    assert!(out.lines().any(|l| l.starts_with("kept ")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("m ") && l.contains("Model")),
+        "{out}"
+    );
+
+    // Ctrl-D leaves; the history was saved, multi-line inputs whole.
+    t.key("C-d");
+    t.wait("hlab to exit", Duration::from_secs(5), |_| t.pane_dead());
+    let hist = std::fs::read_to_string(&history).expect("the history file was written");
+    assert!(hist.contains("sq(kept)"), "{hist}");
+    assert!(hist.contains("fn sq(x) {"), "{hist}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn run_piped(input: &str) -> (bool, String, String) {
+    let dir = temp_dir("pipe");
+    let mut child = Command::new(hlab_bin())
+        .current_dir(&dir)
+        .env("HLAB_HISTORY", "")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn piped_input_runs_cell_by_cell() {
+    let input = "\
+let a = 6
+fn times(x,
+         y) {
+  x * y
+}
+times(a, 7)
+let s = `two
+lines`
+s.len()
+
+bad(1 2)
+a + 1
+:vars
+print(\"done\")
+";
+    let (ok, out, err) = run_piped(input);
+    assert!(!ok, "a failed input makes the exit status non-zero");
+    assert_eq!(
+        out, "42\n9\n7\na  int     6\ns  string  \"two\\nlines\"\ndone\n",
+        "stderr:\n{err}"
+    );
+    // The error names its line in the whole input, with a caret, and no colour.
+    assert!(err.contains("  11 | bad(1 2)\n"), "{err}");
+    assert!(err.contains("^\nerror: Expecting ','"), "{err}");
+    assert!(!out.contains('\x1b') && !err.contains('\x1b'), "no colours");
+}
+
+#[test]
+fn piped_input_that_succeeds_exits_zero_and_quit_stops() {
+    let (ok, out, err) =
+        run_piped("let x = [1, 2,\n 3];\nx.len()\n:quit\nprint(\"not reached\")\n");
+    assert!(ok, "{err}");
+    assert_eq!(out, "3\n");
+    // An unfinished input at the end still runs, and fails clearly.
+    let (ok, _, err) = run_piped("let y = [1,\n");
+    assert!(!ok);
+    assert!(err.contains("error:"), "{err}");
+}
