@@ -81,7 +81,9 @@ pub fn show(value: &Dynamic) -> String {
         types::Matrix,
         types::Data,
         types::Model,
-        types::Hist
+        types::Hist,
+        types::Spec,
+        types::Dens
     );
     if value.is_string() {
         return format!("{value:?}");
