@@ -2,7 +2,8 @@
 //! `Matrix` — and the small vector helpers (`dot`, `axpy`, `norm`) that the
 //! iterative algorithms share.
 
-use crate::error::{Error, Result};
+use crate::error::{human_bytes, Error, Result};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Dense row-major f64 matrix.
 #[derive(Clone, Debug, PartialEq)]
@@ -251,6 +252,106 @@ impl Mat {
     }
 }
 
+/// The default memory budget for one piece of dense work: 16 GB.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 16_000_000_000;
+
+/// 0 = not set yet (read `HLAB_MEMORY_LIMIT` on first use).
+static MEMORY_BUDGET: AtomicU64 = AtomicU64::new(0);
+
+/// Parses a byte count: `123`, `512MB`, `1.5 GB`, `2e9` (units B, kB, MB,
+/// GB, TB, powers of 1000, any case).
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let x: f64 = num.trim().parse().ok()?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "tb" | "t" => 1e12,
+        _ => return None,
+    };
+    let b = x * scale;
+    (1.0..1.8e19).contains(&b).then_some(b as u64)
+}
+
+thread_local! {
+    static THREAD_BUDGET: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The memory budget in bytes that dense work is checked against before it
+/// allocates: this thread's [`with_memory_budget`], else
+/// [`set_memory_budget`], else the environment variable `HLAB_MEMORY_LIMIT`
+/// (e.g. `32GB`), else [`DEFAULT_MEMORY_BUDGET`].
+pub fn memory_budget() -> u64 {
+    if let Some(b) = THREAD_BUDGET.with(|c| c.get()) {
+        return b;
+    }
+    match MEMORY_BUDGET.load(Ordering::Relaxed) {
+        0 => {
+            let b = std::env::var("HLAB_MEMORY_LIMIT")
+                .ok()
+                .and_then(|v| parse_bytes(&v))
+                .unwrap_or(DEFAULT_MEMORY_BUDGET);
+            MEMORY_BUDGET.store(b, Ordering::Relaxed);
+            b
+        }
+        b => b,
+    }
+}
+
+/// Sets the memory budget for this process (bytes ≥ 1).
+pub fn set_memory_budget(bytes: u64) {
+    MEMORY_BUDGET.store(bytes.max(1), Ordering::Relaxed);
+}
+
+/// Runs `f` with a memory budget of `bytes` on this thread only (tests use
+/// it to exercise the refusals without touching other threads).
+pub fn with_memory_budget<R>(bytes: u64, f: impl FnOnce() -> R) -> R {
+    let old = THREAD_BUDGET.with(|c| c.replace(Some(bytes.max(1))));
+    struct Restore(Option<u64>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            THREAD_BUDGET.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(old);
+    f()
+}
+
+/// Refuses at once, before anything is allocated, when `bytes` (what `op`
+/// would need for `what`) exceed the [`memory_budget`]. The error says how
+/// much is needed, the limit, and `hint` (what to use instead).
+///
+/// ```
+/// let e = hlab::mat::check_memory("eye", || "a dense 1000000×1000000 matrix".into(), 8e12, "use a smaller n")
+///     .unwrap_err()
+///     .to_string();
+/// assert!(e.starts_with("eye: needs 8.0 TB of memory"), "{e}");
+/// ```
+pub fn check_memory(
+    op: &'static str,
+    what: impl FnOnce() -> String,
+    bytes: f64,
+    hint: &str,
+) -> Result<()> {
+    let limit = memory_budget();
+    if bytes.is_nan() || bytes > limit as f64 {
+        return Err(Error::TooLarge {
+            op,
+            what: what(),
+            need: human_bytes(bytes),
+            limit: format!("{} (HLAB_MEMORY_LIMIT)", human_bytes(limit as f64)),
+            hint: hint.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Σ aᵢ bᵢ.
 #[inline]
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -288,6 +389,33 @@ mod tests {
         assert!(a.trace().is_err());
         assert!(a.get(3, 0).is_err());
         assert_eq!(c.asymmetry(), 0.0);
+    }
+
+    #[test]
+    fn byte_counts_parse() {
+        assert_eq!(parse_bytes("123"), Some(123));
+        assert_eq!(parse_bytes("512MB"), Some(512_000_000));
+        assert_eq!(parse_bytes("1.5 gb"), Some(1_500_000_000));
+        assert_eq!(parse_bytes("2e9"), Some(2_000_000_000));
+        assert_eq!(parse_bytes("lots"), None);
+        assert_eq!(parse_bytes("-1GB"), None);
+        assert_eq!(parse_bytes("3 parsecs"), None);
+    }
+
+    #[test]
+    fn check_memory_refuses_above_the_budget() {
+        assert!(check_memory("t", String::new, 1e3, "").is_ok());
+        let e = check_memory("t", || "x".into(), 1e30, "use less")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("t: needs "), "{e}");
+        assert!(e.ends_with("; use less"), "{e}");
+        assert!(check_memory("t", String::new, f64::NAN, "").is_err());
+        with_memory_budget(100, || {
+            assert_eq!(memory_budget(), 100);
+            assert!(check_memory("t", String::new, 101.0, "").is_err());
+        });
+        assert!(memory_budget() > 100);
     }
 
     #[test]

@@ -179,14 +179,30 @@ impl Mlp {
             p = match layer.and_then(|l| p.checked_add(l)) {
                 Some(v) if v <= MAX_PARAMS => v,
                 _ => {
+                    let total: f64 = sizes
+                        .windows(2)
+                        .map(|w| w[0] as f64 * w[1] as f64 + if o.bias { w[1] as f64 } else { 0.0 })
+                        .sum();
                     return Err(Error::shape(
                         "mlp",
-                        format!("at most {MAX_PARAMS} parameters"),
-                        format!("more for sizes {sizes:?}"),
-                    ))
+                        format!(
+                            "at most {MAX_PARAMS} parameters ({})",
+                            crate::error::human_bytes(8.0 * MAX_PARAMS as f64)
+                        ),
+                        format!(
+                            "{total:.3e} parameters ({}) for sizes {sizes:?}; use narrower layers",
+                            crate::error::human_bytes(8.0 * total)
+                        ),
+                    ));
                 }
             };
         }
+        crate::mat::check_memory(
+            "mlp",
+            || format!("{p} parameters and their gradient"),
+            16.0 * p as f64,
+            "use narrower layers",
+        )?;
         if let Init::Normal { std } = o.init {
             if !(std.is_finite() && std >= 0.0) {
                 return Err(Error::invalid(
@@ -342,6 +358,7 @@ impl Mlp {
                 "an empty data set",
             ));
         }
+        self.check_activations(op, data.len())?;
         match data.targets() {
             Targets::Labels { y, .. } => {
                 if let Some(&bad) = y.iter().find(|&&c| c >= k) {
@@ -371,6 +388,24 @@ impl Mlp {
         Ok(())
     }
 
+    /// Refuses at once when a forward and backward pass over `n` examples
+    /// would need more memory than the budget: about four N × width arrays
+    /// per layer (pre-activations, activations, derivatives, errors).
+    pub fn check_activations(&self, op: &'static str, n: usize) -> Result<()> {
+        let widths: usize = self.sizes.iter().sum();
+        crate::mat::check_memory(
+            op,
+            || {
+                format!(
+                    "the activations of {n} examples through layers {:?}",
+                    self.sizes
+                )
+            },
+            32.0 * (n as f64) * (widths as f64),
+            "use fewer examples (data.take(n)) or narrower layers",
+        )
+    }
+
     /// Outputs (logits) for the rows of `x`, N × k.
     pub fn predict(&self, x: &Mat) -> Result<Mat> {
         if x.cols() != self.sizes[0] {
@@ -383,6 +418,7 @@ impl Mlp {
                 format!("{} columns", x.cols()),
             ));
         }
+        self.check_activations("predict", x.rows())?;
         let net = Net::new(self, &self.params)?;
         let xt = mat_tensor(x)?;
         let fw = net.forward(&xt)?;
@@ -397,7 +433,12 @@ impl Mlp {
     /// `(loss, accuracy)` over `data`. Accuracy is the fraction of rows whose
     /// largest output is the label (for regression targets: the row's argmax).
     pub fn eval(&self, data: &Dataset) -> Result<(f64, f64)> {
-        self.check_data("loss", data)?;
+        self.eval_op("loss", data)
+    }
+
+    /// [`Mlp::eval`] with errors naming `op`.
+    fn eval_op(&self, op: &'static str, data: &Dataset) -> Result<(f64, f64)> {
+        self.check_data(op, data)?;
         let batch = Batch::new(data, self.out_dim())?;
         let net = Net::new(self, &self.params)?;
         let fw = net.forward(&batch.x)?;
@@ -408,7 +449,7 @@ impl Mlp {
 
     /// The fraction of correctly classified rows.
     pub fn accuracy(&self, data: &Dataset) -> Result<f64> {
-        Ok(self.eval(data)?.1)
+        Ok(self.eval_op("accuracy", data)?.1)
     }
 
     /// `(loss, ∇L)` over `data`.
@@ -979,17 +1020,7 @@ impl Mlp {
                 crate::data::npy::write_atomic("save_params", path, &bytes)
             }
             Some("safetensors") => {
-                let mut map = std::collections::HashMap::new();
-                for (name, shape, vals) in self.named_tensors() {
-                    map.insert(name, Tensor::from_slice(vals, shape, &Device::Cpu)?);
-                }
-                let tmp = path.with_extension(format!("safetensors.tmp-{}", std::process::id()));
-                candle_core::safetensors::save(&map, &tmp)
-                    .map_err(|e| Error::io("save_params", path, e))?;
-                std::fs::rename(&tmp, path).map_err(|e| {
-                    let _ = std::fs::remove_file(&tmp);
-                    Error::io("save_params", path, e)
-                })
+                crate::data::npy::write_atomic("save_params", path, &self.safetensors_bytes())
             }
             _ => Err(Error::invalid(
                 "save_params",
@@ -1028,44 +1059,8 @@ impl Mlp {
                 )),
             },
             Some("safetensors") => {
-                let map = candle_core::safetensors::load(path, &Device::Cpu)
-                    .map_err(|e| Error::format("load_params", path, e.to_string()))?;
-                let mut p = self.params.clone();
-                let layers = self.layers();
-                for (name, shape, _) in self.named_tensors() {
-                    let t = map.get(&name).ok_or_else(|| {
-                        let mut have: Vec<&String> = map.keys().collect();
-                        have.sort();
-                        Error::format(
-                            "load_params",
-                            path,
-                            format!("expected a tensor named {name}, found {have:?}"),
-                        )
-                    })?;
-                    if t.dims() != shape.as_slice() {
-                        return Err(Error::shape(
-                            "load_params",
-                            format!("{name} of shape {shape:?}"),
-                            format!("{:?}", t.dims()),
-                        ));
-                    }
-                    let vals = t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
-                    let idx: usize = name
-                        .split('.')
-                        .nth(1)
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0);
-                    let l = layers[idx];
-                    let off = if name.ends_with("weight") {
-                        l.w_off
-                    } else {
-                        l.b_off.unwrap_or(l.w_off)
-                    };
-                    p[off..off + vals.len()].copy_from_slice(&vals);
-                }
-                self.check_vector("load_params", &p)?;
-                self.params = p;
-                Ok(())
+                let bytes = crate::data::read_regular_file("load_params", path, "a file")?;
+                self.load_safetensors(&bytes, path)
             }
             _ => Err(Error::invalid(
                 "load_params",
@@ -1075,6 +1070,90 @@ impl Mlp {
                 ),
             )),
         }
+    }
+}
+
+impl Mlp {
+    /// The parameters in the `.safetensors` format: an 8-byte little-endian
+    /// header length, a JSON header naming each tensor (`layers.0.weight`,
+    /// …; dtype F64, shape, byte offsets), padded with spaces to a multiple
+    /// of 8, then the little-endian data in the same order.
+    pub fn safetensors_bytes(&self) -> Vec<u8> {
+        let tensors = self.named_tensors();
+        let mut header = String::from("{");
+        let mut offset = 0usize;
+        for (i, (name, shape, vals)) in tensors.iter().enumerate() {
+            let end = offset + 8 * vals.len();
+            let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+            if i > 0 {
+                header.push(',');
+            }
+            header.push_str(&format!(
+                "\"{name}\":{{\"dtype\":\"F64\",\"shape\":[{}],\"data_offsets\":[{offset},{end}]}}",
+                dims.join(",")
+            ));
+            offset = end;
+        }
+        header.push('}');
+        while header.len() % 8 != 0 {
+            header.push(' ');
+        }
+        let mut out = Vec::with_capacity(8 + header.len() + offset);
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        for (_, _, vals) in &tensors {
+            for v in *vals {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// Loads parameters from the bytes of a `.safetensors` file (`path` is
+    /// for messages), checking every name and shape; the model is unchanged
+    /// on any error.
+    pub fn load_safetensors(&mut self, bytes: &[u8], path: &std::path::Path) -> Result<()> {
+        let map = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
+            .map_err(|e| Error::format("load_params", path, e.to_string()))?;
+        let mut p = self.params.clone();
+        let layers = self.layers();
+        for (li, l) in layers.iter().enumerate() {
+            let mut parts = vec![(
+                format!("layers.{li}.weight"),
+                vec![l.fan_out, l.fan_in],
+                l.w_off,
+            )];
+            if let Some(b) = l.b_off {
+                parts.push((format!("layers.{li}.bias"), vec![l.fan_out], b));
+            }
+            for (name, shape, off) in parts {
+                let t = map.get(&name).ok_or_else(|| {
+                    let mut have: Vec<&String> = map.keys().collect();
+                    have.sort();
+                    Error::format(
+                        "load_params",
+                        path,
+                        format!("expected a tensor named {name}, found {have:?}"),
+                    )
+                })?;
+                if t.dims() != shape.as_slice() {
+                    return Err(Error::shape(
+                        "load_params",
+                        format!("{name} of shape {shape:?}"),
+                        format!("{:?}", t.dims()),
+                    ));
+                }
+                let vals = t
+                    .to_dtype(DType::F64)
+                    .and_then(|t| t.flatten_all())
+                    .and_then(|t| t.to_vec1::<f64>())
+                    .map_err(|e| Error::format("load_params", path, format!("{name}: {e}")))?;
+                p[off..off + vals.len()].copy_from_slice(&vals);
+            }
+        }
+        self.check_vector("load_params", &p)?;
+        self.params = p;
+        Ok(())
     }
 }
 

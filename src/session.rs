@@ -234,6 +234,38 @@ impl Session {
             .collect()
     }
 
+    /// Stops any evaluation after `n` engine operations (0 = no limit, the
+    /// default) with a runtime error, so that endless loops in untrusted or
+    /// generated code end (the fuzz target uses it). Time spent inside one
+    /// built-in counts as one operation.
+    pub fn set_max_operations(&mut self, n: u64) {
+        self.engine.set_max_operations(n);
+    }
+
+    /// Caps the length of any string, array or object map a script builds
+    /// at `n` (0 = no limit, the default): with
+    /// [`Session::set_max_operations`] it bounds what untrusted code can
+    /// allocate through the language itself (hlab's own primitives check
+    /// sizes against [`crate::mat::memory_budget`]).
+    pub fn set_max_sizes(&mut self, n: usize) {
+        self.engine
+            .set_max_string_size(n)
+            .set_max_array_size(n)
+            .set_max_map_size(n);
+    }
+
+    /// For tests of the last-resort guard only: registers
+    /// `__panic_for_tests(message)`, a built-in that panics with `message`.
+    /// Normal sessions never have it (so docs, `:help` and completion never
+    /// show it); the test proves such a panic becomes an
+    /// [`ErrorKind::Internal`] error and the session keeps its variables.
+    pub fn enable_fault_injection(&mut self) {
+        self.engine
+            .register_fn("__panic_for_tests", |msg: &str| -> rhai::Dynamic {
+                panic!("{msg}")
+            });
+    }
+
     /// Every input evaluated successfully so far, in order.
     pub fn inputs(&self) -> &[String] {
         &self.inputs
@@ -263,7 +295,14 @@ impl Session {
         IN_EVAL.with(|c| c.set(false));
         let value = match result {
             Ok(Ok(v)) => v,
-            Ok(Err(e)) => return Err(convert_error(code, &e)),
+            Ok(Err(e)) => {
+                let mut err = convert_error(code, &e);
+                if let Some(sig) = not_found_signature(&e) {
+                    let docs = script::docs::collect(&self.engine, Some(&merged));
+                    err.message = not_found_message(&docs, sig);
+                }
+                return Err(err);
+            }
             Err(_) => {
                 let msg = LAST_PANIC
                     .lock()
@@ -333,6 +372,85 @@ fn strip_position(s: &str) -> String {
         Some(i) if s.ends_with(')') => s[..i].to_string(),
         _ => s.to_string(),
     }
+}
+
+/// The signature in a "function not found" error (`name (types)`), looking
+/// through calls of script functions.
+fn not_found_signature(e: &EvalAltResult) -> Option<&str> {
+    let mut cur = e;
+    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) = cur {
+        cur = inner;
+    }
+    match cur {
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => Some(sig.as_str()),
+        _ => None,
+    }
+}
+
+/// A script-facing type name for one of rhai's (`&str | ImmutableString |
+/// String` → `string`, `i64` → `int`).
+fn script_type(t: &str) -> String {
+    let t = t.trim();
+    if t.contains("ImmutableString") || t == "&str" || t == "String" {
+        return "string".into();
+    }
+    let t = t.trim_start_matches("&mut ").trim_start_matches('&');
+    match t.rsplit("::").next().unwrap_or(t) {
+        "i64" | "i32" | "INT" => "int".into(),
+        "f64" | "f32" | "FLOAT" => "float".into(),
+        "array" => "Array".into(),
+        "map" => "Map".into(),
+        "Data" => "Dataset".into(),
+        "Hist" => "History".into(),
+        "Spec" => "Spectrum".into(),
+        "Dens" => "Density".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `op: expected name(a: T, …) or …, got name(U, …)` for a call that no
+/// overload of `name` accepts, or `name: unknown function …` with the
+/// closest known name.
+fn not_found_message(docs: &[script::docs::FnDoc], sig: &str) -> String {
+    let (name, args) = match sig.find(" (") {
+        Some(i) => (&sig[..i], sig[i + 2..].trim_end_matches(')')),
+        None => (sig, ""),
+    };
+    let got: Vec<String> = if args.trim().is_empty() {
+        Vec::new()
+    } else {
+        args.split(", ").map(script_type).collect()
+    };
+    let got = format!("{name}({})", got.join(", "));
+    let mut forms: Vec<String> = docs
+        .iter()
+        .filter(|d| d.name == name && !d.signature.starts_with('.'))
+        .map(|d| match d.signature.find(" -> ") {
+            Some(i) => d.signature[..i].to_string(),
+            None => d.signature.clone(),
+        })
+        .collect();
+    forms.sort();
+    forms.dedup();
+    if forms.is_empty() {
+        let close = docs
+            .iter()
+            .map(|d| (script::opts::edit_distance(name, &d.name), &d.name))
+            .filter(|(dist, n)| {
+                *dist <= if name.chars().count() <= 4 { 1 } else { 2 } && n.as_str() != name
+            })
+            .min()
+            .map(|(_, n)| format!("; did you mean `{n}`?"))
+            .unwrap_or_default();
+        return format!("{name}: unknown function, called as {got}{close}");
+    }
+    let more = forms.len().saturating_sub(6);
+    forms.truncate(6);
+    let mut expected = forms.join(" or ");
+    if more > 0 {
+        expected.push_str(&format!(" (or {more} more: see :help {name})"));
+    }
+    format!("{name}: expected {expected}, got {got}")
 }
 
 fn convert_error(code: &str, e: &EvalAltResult) -> ScriptError {

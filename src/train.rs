@@ -100,6 +100,7 @@ pub fn train(m: &mut Mlp, data: &Dataset, o: &TrainOpts) -> Result<History> {
     if let Some(t) = &o.test {
         m.check_data("train", t).map_err(|e| match e {
             Error::Shape { expected, got, .. } => {
+                let expected = expected.strip_prefix("data with ").unwrap_or(&expected);
                 Error::shape("train", format!("a test set with {expected}"), got)
             }
             other => other,

@@ -53,7 +53,7 @@ fn wrong_scripts_fail_with_one_clear_line() {
         (
             "unknown function",
             "let a = 1;\nfoo(a);",
-            ":2:1: Function not found: foo",
+            ":2:1: foo: unknown function, called as foo(int)",
         ),
         (
             "unknown option",

@@ -158,12 +158,12 @@ fn linear_mse_hessian_has_its_closed_form() {
     let p = d * k + k;
     let mut want = Mat::zeros(p, p);
     for rr in 0..k {
-        for a in 0..d {
+        for (a, &mean_a) in mean.iter().enumerate() {
             for b in 0..d {
                 want.set(rr * d + a, rr * d + b, xtx.at(a, b));
             }
-            want.set(rr * d + a, d * k + rr, mean[a]);
-            want.set(d * k + rr, rr * d + a, mean[a]);
+            want.set(rr * d + a, d * k + rr, mean_a);
+            want.set(d * k + rr, rr * d + a, mean_a);
         }
         want.set(d * k + rr, d * k + rr, 1.0);
     }

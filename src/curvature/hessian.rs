@@ -189,7 +189,8 @@ fn block_size(p: usize) -> usize {
     (4_000_000 / p.max(1)).clamp(8, 256).min(p.max(1))
 }
 
-/// Refuses at once when a dense P × P matrix exceeds `max_params`.
+/// Refuses at once when a dense P × P matrix exceeds `max_params`, or the
+/// memory it needs exceeds [`crate::mat::memory_budget`].
 pub fn check_dense_budget(op: &'static str, p: usize, max_params: usize) -> Result<()> {
     if p > max_params {
         let need = 8.0 * (p as f64) * (p as f64);
@@ -204,7 +205,15 @@ pub fn check_dense_budget(op: &'static str, p: usize, max_params: usize) -> Resu
             ),
         });
     }
-    Ok(())
+    // The matrix, plus a block of unit directions and its products.
+    let block = block_size(p) as f64;
+    let need = 8.0 * (p as f64) * (p as f64 + 2.0 * block);
+    crate::mat::check_memory(
+        op,
+        || format!("a dense {p}×{p} matrix"),
+        need,
+        "use top_eigs(m, data, k) or density(m, data) (they never form the matrix), or raise HLAB_MEMORY_LIMIT",
+    )
 }
 
 /// Replaces `a` by (a + aᵀ)/2.
@@ -241,6 +250,13 @@ pub fn gauss_newton(model: &Mlp, data: &Dataset, max_params: usize) -> Result<Ma
 /// directions, between `H v` and the central difference
 /// `(∇L(w + εv) − ∇L(w − εv)) / 2ε` with ε = 1e-4·max(1, ‖w‖)/√P-ish scaled.
 pub fn check_hessian(model: &Mlp, data: &Dataset, directions: usize, seed: u64) -> Result<f64> {
+    if directions == 0 {
+        return Err(Error::shape(
+            "check_hessian",
+            "directions ≥ 1",
+            "directions = 0",
+        ));
+    }
     let mut op = ModelCurvature::new("check_hessian", model, data, Curvature::Hessian)?;
     let p = model.num_params();
     let mut rng = crate::rng::Rng::new(seed);

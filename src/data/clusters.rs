@@ -70,8 +70,8 @@ impl Default for ClusterOpts {
 /// options always give the same data set. Cluster j gets ⌊N/k⌋ points, plus
 /// one when j < N mod k. With `normalize`, each feature is standardised over
 /// the whole set (population variance; a constant feature becomes 0).
-/// Cost: O(N·dim) time and 8·N·dim bytes; more than [`MAX_VALUES`] values is
-/// refused.
+/// Cost: O(N·dim) time and 8·N·dim bytes; more than [`MAX_VALUES`] values,
+/// or more memory than [`crate::mat::memory_budget`], is refused at once.
 pub fn make_clusters(o: &ClusterOpts) -> Result<Dataset> {
     let (k, dim) = match &o.centers {
         Some(c) => (c.rows(), c.cols()),
@@ -172,7 +172,12 @@ fn validate(o: &ClusterOpts, k: usize, dim: usize) -> Result<()> {
             hint: "use a smaller n or dim".into(),
         });
     }
-    Ok(())
+    crate::mat::check_memory(
+        OP,
+        || format!("{} points × {dim} features", o.n),
+        (o.n as f64) * (dim as f64 + 1.0) * 8.0,
+        "use a smaller n or dim",
+    )
 }
 
 /// Each column to mean 0 and population variance 1; constant columns to 0.

@@ -199,6 +199,12 @@ pub fn load_mnist(o: &MnistOpts) -> Result<Dataset> {
         Some(n) => stratified(&pool, classes, n, o.seed)?,
     };
 
+    crate::mat::check_memory(
+        OP,
+        || format!("{} images of {pixels} pixels", keep.len()),
+        8.0 * keep.len() as f64 * pixels as f64,
+        "choose fewer images with `n` or `classes`",
+    )?;
     let mut x = Vec::with_capacity(keep.len() * pixels);
     for &(i, _) in &keep {
         let row = &images.data[i * pixels..(i + 1) * pixels];
@@ -292,7 +298,7 @@ fn find_file(dir: &Path, prefix: &str, kind: &str, ndim: u8) -> Result<PathBuf> 
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(OP, path, e))
+    super::read_regular_file(OP, path, "an IDX file")
 }
 
 /// Parses an IDX file of unsigned bytes, raw or gzipped (detected by the

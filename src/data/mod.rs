@@ -13,6 +13,28 @@ use crate::error::{Error, Result};
 use crate::mat::Mat;
 use crate::rng::Rng;
 
+/// Reads a whole file for `op`, refusing what is not a regular file (a
+/// device such as `/dev/zero`, a pipe, a socket) before opening it: reading
+/// those could block or never end. `what` names the expected file in errors.
+pub fn read_regular_file(op: &'static str, path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(op, path, e))?;
+    if meta.is_dir() {
+        return Err(Error::io(
+            op,
+            path,
+            format!("is a directory, expected {what}"),
+        ));
+    }
+    if !meta.is_file() {
+        return Err(Error::io(
+            op,
+            path,
+            format!("is not a regular file (a device or a pipe), expected {what}"),
+        ));
+    }
+    std::fs::read(path).map_err(|e| Error::io(op, path, e))
+}
+
 /// What a data set asks the model to predict.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Targets {

@@ -60,14 +60,7 @@ impl NpyArray {
 /// Errors name the path: a missing file, a directory, or a corrupt or
 /// unsupported file. The whole file is read into memory.
 pub fn read_npy(path: &Path) -> Result<NpyArray> {
-    if path.is_dir() {
-        return Err(Error::io(
-            LOAD,
-            path,
-            "is a directory, expected a .npy file",
-        ));
-    }
-    let bytes = fs::read(path).map_err(|e| Error::io(LOAD, path, e))?;
+    let bytes = super::read_regular_file(LOAD, path, "a .npy file")?;
     parse_npy(&bytes, path)
 }
 

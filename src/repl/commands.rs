@@ -403,7 +403,7 @@ mod tests {
         assert!(r.unwrap_err().contains("expected code"));
         let (r, _) = run(&mut s, ":time nope(1)");
         let e = r.unwrap_err();
-        assert!(e.contains("Function not found: nope"), "{e}");
+        assert!(e.contains("nope: unknown function"), "{e}");
     }
 
     #[test]

@@ -358,7 +358,7 @@ mod tests {
         let e = s.eval("let a = 1;\nfoo(a)").unwrap_err();
         let f = format_error(&e, 10);
         assert!(f.contains("  12 | foo(a)"), "{f}");
-        assert!(f.contains("error: Function not found: foo"), "{f}");
+        assert!(f.contains("error: foo: unknown function"), "{f}");
         assert!(!f.contains("kept"));
     }
 }

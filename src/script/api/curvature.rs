@@ -60,13 +60,68 @@ pub fn info_map(info: &crate::spectrum::SpectrumInfo) -> Map {
     m
 }
 
+/// Refuses a dense eigen-solve of an n × n matrix above the memory budget.
+fn check_eig_memory(n: usize, vectors: bool) -> RResult<()> {
+    let hint = if vectors {
+        "leave out `vectors: true`, or use top_eigs(m, data, k) for the extreme eigenpairs"
+    } else {
+        "use top_eigs(m, data, k) for the extreme eigenvalues or density(m, data) for their distribution"
+    };
+    Ok(crate::mat::check_memory(
+        "eigs",
+        || {
+            let v = if vectors { " with vectors" } else { "" };
+            format!("the eigendecomposition{v} of a {n}×{n} matrix")
+        },
+        crate::linalg::eig_bytes(n, vectors),
+        hint,
+    )?)
+}
+
+/// Refuses Lanczos whose basis (`max_iter` or the automatic size, times P)
+/// and projected matrix would exceed the memory budget.
+fn check_lanczos_memory(p: usize, k: usize, max_iter: usize, block: usize) -> RResult<()> {
+    let basis = if max_iter == 0 {
+        p.min(
+            300_usize.max(
+                k.saturating_mul(10)
+                    .saturating_add(block.saturating_mul(10)),
+            ),
+        )
+    } else {
+        max_iter.min(p)
+    } as f64;
+    Ok(crate::mat::check_memory(
+        "top_eigs",
+        || format!("a Lanczos basis of {basis} vectors of length {p}"),
+        8.0 * basis * (p as f64 + 8.0 * basis),
+        "use a smaller k or max_iter",
+    )?)
+}
+
+/// Refuses SLQ whose basis, nodes or grid would exceed the memory budget.
+fn check_slq_memory(p: usize, steps: usize, probes: usize, points: usize) -> RResult<()> {
+    let m = steps.min(p) as f64;
+    // All probes run in lockstep, each with its own basis.
+    let need = 8.0 * probes as f64 * m * (p as f64 + 4.0 * m) + 32.0 * points as f64;
+    Ok(crate::mat::check_memory(
+        "density",
+        || format!("{probes} probes × {m} Lanczos steps over {p} parameters and {points} points"),
+        need,
+        "use fewer steps, probes or points",
+    )?)
+}
+
 fn spec(s: Spectrum) -> Spec {
     Spec(Arc::new(s))
 }
 
 #[rhai::plugin::export_module]
 pub mod curvature {
-    use super::{curvature_of, info_map, max_params, spec};
+    use super::{
+        check_eig_memory, check_lanczos_memory, check_slq_memory, curvature_of, info_map,
+        max_params, spec,
+    };
     use crate::curvature::hessian::{check_hessian as check, ModelCurvature};
     use crate::curvature::lanczos::{lanczos_top, LanczosOpts, Which};
     use crate::curvature::slq::{slq_density, SlqOpts};
@@ -166,6 +221,7 @@ pub mod curvature {
     /// All eigenvalues of a symmetric Matrix, ascending, as a Spectrum.
     #[rhai_fn(name = "eigs", return_raw)]
     pub fn eigs1(a: Matrix) -> RResult<Spec> {
+        check_eig_memory(a.0.rows(), false)?;
         let (vals, info) = sym_eigvals(&a.0)?;
         Ok(spec(Spectrum::new(vals, info.spectrum_info(a.1))?))
     }
@@ -175,6 +231,8 @@ pub mod curvature {
     /// `#{ vectors: true }` returns `#{ values: Spectrum, vectors: Matrix }`
     /// with the eigenvectors as columns. `info` records the method and the
     /// accuracy checks (trace and Frobenius identities; residuals with vectors).
+    /// Refuses at once when the solve would need more than the memory budget
+    /// (24n² bytes, 48n² with vectors; 16 GB or `HLAB_MEMORY_LIMIT`).
     ///
     /// # Example
     /// ```rhai
@@ -187,6 +245,7 @@ pub mod curvature {
     pub fn eigs2(a: Matrix, opts: Map) -> RResult<Dynamic> {
         let o = Opts::of("eigs", opts)?;
         if o.bool("vectors", false)? {
+            check_eig_memory(a.0.rows(), true)?;
             let (vals, vecs, info) = sym_eig(&a.0)?;
             let mut m = Map::new();
             m.insert(
@@ -238,6 +297,7 @@ pub mod curvature {
         lo.seed = o.seed("seed", 0)?;
         lo.block = o.usize("block", 1)?;
         let g = m.read();
+        check_lanczos_memory(g.num_params(), lo.k, lo.max_iter, lo.block)?;
         let mut op = ModelCurvature::new("top_eigs", &g, &data.0, kind)?;
         let mut r = lanczos_top(&mut op, &lo)?;
         r.spectrum.info.matrix = kind.name().to_string();
@@ -275,6 +335,7 @@ pub mod curvature {
         so.points = o.usize("points", so.points)?;
         so.seed = o.seed("seed", 0)?;
         let g = m.read();
+        check_slq_memory(g.num_params(), so.steps, so.probes, so.points)?;
         let mut op = ModelCurvature::new("density", &g, &data.0, kind)?;
         let mut d = slq_density(&mut op, &so)?;
         d.info.matrix = kind.name().to_string();
@@ -302,9 +363,16 @@ pub mod curvature {
     pub fn hessian_trace(m: Model, data: Data, opts: Map) -> RResult<Map> {
         let o = Opts::of("hessian_trace", opts)?;
         let kind = curvature_of("hessian_trace", &o)?;
+        let probes = o.usize("probes", 100)?;
         let g = m.read();
+        crate::mat::check_memory(
+            "hessian_trace",
+            || format!("{probes} probe results"),
+            8.0 * probes as f64 + 32.0 * 16.0 * g.num_params() as f64,
+            "use fewer probes",
+        )?;
         let mut op = ModelCurvature::new("hessian_trace", &g, &data.0, kind)?;
-        let t = hutchinson(&mut op, o.usize("probes", 100)?, o.seed("seed", 0)?)?;
+        let t = hutchinson(&mut op, probes, o.seed("seed", 0)?)?;
         let mut out = Map::new();
         out.insert("value".into(), Dynamic::from_float(t.value));
         out.insert("stderr".into(), Dynamic::from_float(t.stderr));
@@ -384,18 +452,22 @@ pub mod curvature {
             .map_or_else(|| script_err("max: the spectrum is empty"), Ok)
     }
 
-    /// The `k` largest eigenvalues, largest first.
+    /// The `k` largest eigenvalues, largest first (all of them when k ≥ len).
     ///
     /// # Example
     /// ```rhai
     /// print(eigs(matrix([[3, 0, 0], [0, 1, 0], [0, 0, 2]])).top(2));   // prints [3.0, 2.0]
     /// ```
-    #[rhai_fn(name = "top", pure)]
-    pub fn s_top(s: &mut Spec, k: INT) -> Array {
-        s.0.top(k.max(0) as usize)
+    #[rhai_fn(name = "top", return_raw, pure)]
+    pub fn s_top(s: &mut Spec, k: INT) -> RResult<Array> {
+        if k < 0 {
+            return script_err(format!("top: expected k ≥ 0, got {k}"));
+        }
+        Ok(s.0
+            .top(k as usize)
             .into_iter()
             .map(Dynamic::from_float)
-            .collect()
+            .collect())
     }
 
     /// How many eigenvalues are above `t`.

@@ -5,12 +5,18 @@ use crate::script::types::Vector;
 use rhai::plugin::*;
 use rhai::INT;
 
-fn len_of(n: INT, op: &str) -> RResult<usize> {
+fn len_of(n: INT, op: &'static str) -> RResult<usize> {
     if !(0..=500_000_000).contains(&n) {
         return script_err(format!(
             "{op}: expected a length between 0 and 500000000, got {n}"
         ));
     }
+    crate::mat::check_memory(
+        op,
+        || format!("a vector of {n} numbers"),
+        8.0 * n as f64,
+        "use a smaller n",
+    )?;
     Ok(n as usize)
 }
 
@@ -299,17 +305,25 @@ pub mod values {
 
     /// The `n × n` identity Matrix.
     ///
+    /// Refuses at once when 8n² bytes exceed the memory budget (16 GB, or
+    /// `HLAB_MEMORY_LIMIT`).
+    ///
     /// # Example
     /// ```rhai
     /// print(eye(3).trace());   // prints 3.0
     /// ```
     #[rhai_fn(return_raw)]
     pub fn eye(n: INT) -> RResult<Matrix> {
-        let n = len_of(n, "eye")?;
-        if n > 20_000 {
-            return script_err(format!("eye: expected n ≤ 20000, got {n}"));
+        if n < 0 {
+            return script_err(format!("eye: expected n ≥ 0, got {n}"));
         }
-        Ok(Matrix::new(Mat::identity(n)))
+        crate::mat::check_memory(
+            "eye",
+            || format!("a dense {n}×{n} matrix"),
+            8.0 * (n as f64) * (n as f64),
+            "use a smaller n",
+        )?;
+        Ok(Matrix::new(Mat::identity(n as usize)))
     }
 
     /// Number of rows.
@@ -452,6 +466,13 @@ pub mod values {
     /// Matrix times Matrix.
     #[rhai_fn(name = "*", return_raw)]
     pub fn mat_mat(a: Matrix, b: Matrix) -> RResult<Matrix> {
+        let (r, c) = (a.0.rows(), b.0.cols());
+        crate::mat::check_memory(
+            "matrix *",
+            || format!("a {r}×{c} product"),
+            8.0 * (r as f64) * (c as f64),
+            "multiply by a Vector instead",
+        )?;
         Ok(Matrix::new(a.0.matmul(&b.0)?))
     }
 
