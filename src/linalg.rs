@@ -12,7 +12,8 @@
 //! symmetric matrix satisfy `Σλᵢ = tr A` and `Σλᵢ² = ‖A‖_F²`, so
 //! `|Σλ − tr A| / ‖A‖_F` and `|Σλ² − ‖A‖_F²| / ‖A‖_F²` are O(n·ε) for a
 //! backward-stable solver; with vectors, `maxᵢ ‖A vᵢ − λᵢ vᵢ‖ / ‖A‖₂` is
-//! measured directly.
+//! measured directly. [`eig_spectrum`] wraps the values and this record
+//! into a [`Spectrum`].
 //!
 //! [`tridiag_eig`] solves the small symmetric tridiagonal problems of
 //! Lanczos (values, and the first and last components of the eigenvectors —
@@ -30,6 +31,7 @@
 
 use crate::error::{Error, Result};
 use crate::mat::Mat;
+use crate::spectrum::{Spectrum, SpectrumInfo};
 use std::time::Instant;
 
 /// How accurate a dense eigendecomposition was, and what it cost.
@@ -45,6 +47,31 @@ pub struct EigInfo {
     pub asymmetry: f64,
     /// Wall-clock seconds.
     pub seconds: f64,
+}
+
+impl EigInfo {
+    /// The provenance of a dense spectrum: method `"dense"`, the given
+    /// matrix name, seconds, `residuals = [residual]` when vectors were
+    /// computed, and `accuracy` holding `trace_rel_err`, `frob_rel_err` and
+    /// `asymmetry`.
+    pub fn spectrum_info(&self, matrix: &str) -> SpectrumInfo {
+        let mut info = SpectrumInfo::new("dense", matrix);
+        info.seconds = self.seconds;
+        info.residuals = self.residual.into_iter().collect();
+        info.accuracy = vec![
+            ("trace_rel_err".to_string(), self.trace_rel_err),
+            ("frob_rel_err".to_string(), self.frob_rel_err),
+            ("asymmetry".to_string(), self.asymmetry),
+        ];
+        info
+    }
+}
+
+/// All eigenvalues of the symmetric `a` as a [`Spectrum`] (see
+/// [`sym_eigvals`]), with [`EigInfo::spectrum_info`] as its provenance.
+pub fn eig_spectrum(a: &Mat, matrix: &str) -> Result<Spectrum> {
+    let (vals, info) = sym_eigvals(a)?;
+    Spectrum::new(vals, info.spectrum_info(matrix))
 }
 
 /// Bytes of one dense `n × n` f64 matrix: `8 n²`.
@@ -363,6 +390,7 @@ pub(crate) mod testmat {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::testmat::*;
     use super::*;
@@ -423,6 +451,20 @@ mod tests {
         for i in 0..d.len() {
             assert!((av[i] - vals2[7] * v.at(i, 7)).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn spectrum_with_provenance() {
+        let a = with_spectrum(&[3.0, -1.0, 0.5, 0.5], 2);
+        let s = eig_spectrum(&a, "hessian").unwrap();
+        assert_eq!(s.len(), 4);
+        assert!((s.max().unwrap() - 3.0).abs() < 1e-14);
+        assert_eq!(s.info.method, "dense");
+        assert_eq!(s.info.matrix, "hessian");
+        assert_eq!(s.info.accuracy.len(), 3);
+        assert!(s.info.accuracy.iter().all(|(_, e)| *e < 1e-14));
+        let (_, _, info) = sym_eig(&a).unwrap();
+        assert_eq!(info.spectrum_info("m").residuals.len(), 1);
     }
 
     #[test]

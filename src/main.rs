@@ -33,6 +33,30 @@ enum Command {
         /// The exercise file, e.g. examples/course/02_quadratic.rhai.
         file: std::path::PathBuf,
     },
+    /// Run the Jupyter kernel, or install its kernelspec.
+    Kernel {
+        /// The connection file Jupyter passes to the kernel.
+        #[arg(long, value_name = "FILE")]
+        connection_file: Option<std::path::PathBuf>,
+        #[command(subcommand)]
+        action: Option<KernelAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KernelAction {
+    /// Install the kernelspec `hlab` (default: for this user).
+    Install {
+        /// In the user's Jupyter data directory (the default).
+        #[arg(long, conflicts_with_all = ["sys_prefix", "prefix"])]
+        user: bool,
+        /// In the active Python environment (VIRTUAL_ENV, CONDA_PREFIX or python3's sys.prefix).
+        #[arg(long, conflicts_with = "prefix")]
+        sys_prefix: bool,
+        /// Under P/share/jupyter/kernels.
+        #[arg(long, value_name = "P")]
+        prefix: Option<std::path::PathBuf>,
+    },
 }
 
 fn stdout_sink() -> Sink {
@@ -102,6 +126,47 @@ fn check_file(file: &std::path::Path) -> ExitCode {
     }
 }
 
+fn kernel(connection_file: Option<std::path::PathBuf>, action: Option<KernelAction>) -> ExitCode {
+    use hlab::kernel::Target;
+    match (action, connection_file) {
+        (
+            Some(KernelAction::Install {
+                sys_prefix, prefix, ..
+            }),
+            None,
+        ) => {
+            let target = match (sys_prefix, prefix) {
+                (_, Some(p)) => Target::Prefix(p),
+                (true, None) => Target::SysPrefix,
+                (false, None) => Target::User,
+            };
+            match hlab::kernel::install(&target) {
+                Ok(dir) => {
+                    println!("installed the kernelspec hlab in {}", dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("hlab: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        (None, Some(file)) => match hlab::kernel::run(&file) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("hlab: {e}");
+                ExitCode::from(1)
+            }
+        },
+        _ => {
+            eprintln!(
+                "hlab kernel: use `hlab kernel --connection-file FILE` (Jupyter does this) or `hlab kernel install [--user | --sys-prefix | --prefix P]`"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(code) = cli.eval {
@@ -122,6 +187,10 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Run { file, args }) => run_file(&file, &args),
         Some(Command::Check { file }) => check_file(&file),
+        Some(Command::Kernel {
+            connection_file,
+            action,
+        }) => kernel(connection_file, action),
         None => hlab::repl::main(),
     }
 }

@@ -487,17 +487,16 @@ impl Mlp {
         }
         deltas.reverse();
         // (δ_l W_l) ⊙ σ''(z_{l−1}) for the second-order activation term.
-        let mut dw_dd = Vec::with_capacity(nl);
-        for l in 0..nl {
-            dw_dd.push(if l > 0 {
-                match &fw.ddact[l - 1] {
-                    Some(dd) => Some(deltas[l].matmul(&net.w[l])?.mul(dd)?),
-                    None => None,
-                }
-            } else {
-                None
-            });
-        }
+        let dw_dd = (0..nl)
+            .map(|l| -> Result<Option<Tensor>> {
+                Ok(
+                    match (l, l.checked_sub(1).and_then(|p| fw.ddact[p].as_ref())) {
+                        (l, Some(dd)) if l > 0 => Some(deltas[l].matmul(&net.w[l])?.mul(dd)?),
+                        _ => None,
+                    },
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
         let prob = match self.loss {
             LossKind::CrossEntropy => Some(candle_nn::ops::softmax_last_dim(fw.output())?),
             LossKind::Mse => None,
@@ -974,6 +973,121 @@ fn activate(act: Act, z: &Tensor) -> Result<(Tensor, Tensor, Option<Tensor>)> {
     })
 }
 
+impl Mlp {
+    /// Saves the parameters: `.npy` holds the flat vector, `.safetensors`
+    /// one tensor per layer (`layers.0.weight`, `layers.0.bias`, …).
+    pub fn save_params(&self, path: &std::path::Path) -> Result<()> {
+        match extension(path) {
+            Some("npy") => {
+                let bytes = crate::data::npy::npy_bytes(&crate::data::npy::NpyArray::Vector(
+                    self.params.clone(),
+                ));
+                crate::data::npy::write_atomic("save_params", path, &bytes)
+            }
+            Some("safetensors") => {
+                let mut map = std::collections::HashMap::new();
+                for (name, shape, vals) in self.named_tensors() {
+                    map.insert(name, Tensor::from_slice(vals, shape, &Device::Cpu)?);
+                }
+                let tmp = path.with_extension(format!("safetensors.tmp-{}", std::process::id()));
+                candle_core::safetensors::save(&map, &tmp)
+                    .map_err(|e| Error::io("save_params", path, e))?;
+                std::fs::rename(&tmp, path).map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    Error::io("save_params", path, e)
+                })
+            }
+            _ => Err(Error::invalid(
+                "save_params",
+                format!(
+                    "expected a path ending in .npy or .safetensors, got {}",
+                    path.display()
+                ),
+            )),
+        }
+    }
+
+    /// Loads parameters saved by [`Mlp::save_params`] (or by PyTorch with the
+    /// same names), checking every shape against this model.
+    pub fn load_params(&mut self, path: &std::path::Path) -> Result<()> {
+        if !path.exists() {
+            return Err(Error::io("load_params", path, "no such file"));
+        }
+        if path.is_dir() {
+            return Err(Error::io(
+                "load_params",
+                path,
+                "is a directory, expected a file",
+            ));
+        }
+        match extension(path) {
+            Some("npy") => match crate::data::npy::read_npy(path)? {
+                crate::data::npy::NpyArray::Vector(v) => {
+                    self.check_vector("load_params", &v)?;
+                    self.params = v;
+                    Ok(())
+                }
+                crate::data::npy::NpyArray::Matrix(m) => Err(Error::shape(
+                    "load_params",
+                    format!("a 1-D array of {} parameters", self.params.len()),
+                    format!("a {}×{} matrix", m.rows(), m.cols()),
+                )),
+            },
+            Some("safetensors") => {
+                let map = candle_core::safetensors::load(path, &Device::Cpu)
+                    .map_err(|e| Error::format("load_params", path, e.to_string()))?;
+                let mut p = self.params.clone();
+                let layers = self.layers();
+                for (name, shape, _) in self.named_tensors() {
+                    let t = map.get(&name).ok_or_else(|| {
+                        let mut have: Vec<&String> = map.keys().collect();
+                        have.sort();
+                        Error::format(
+                            "load_params",
+                            path,
+                            format!("expected a tensor named {name}, found {have:?}"),
+                        )
+                    })?;
+                    if t.dims() != shape.as_slice() {
+                        return Err(Error::shape(
+                            "load_params",
+                            format!("{name} of shape {shape:?}"),
+                            format!("{:?}", t.dims()),
+                        ));
+                    }
+                    let vals = t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+                    let idx: usize = name
+                        .split('.')
+                        .nth(1)
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
+                    let l = layers[idx];
+                    let off = if name.ends_with("weight") {
+                        l.w_off
+                    } else {
+                        l.b_off.unwrap_or(l.w_off)
+                    };
+                    p[off..off + vals.len()].copy_from_slice(&vals);
+                }
+                self.check_vector("load_params", &p)?;
+                self.params = p;
+                Ok(())
+            }
+            _ => Err(Error::invalid(
+                "load_params",
+                format!(
+                    "expected a path ending in .npy or .safetensors, got {}",
+                    path.display()
+                ),
+            )),
+        }
+    }
+}
+
+fn extension(path: &std::path::Path) -> Option<&str> {
+    path.extension().and_then(|e| e.to_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1107,119 +1221,4 @@ mod tests {
         let mut m2 = m.clone();
         assert!(m2.set_params(&[1.0, 2.0]).is_err());
     }
-}
-
-impl Mlp {
-    /// Saves the parameters: `.npy` holds the flat vector, `.safetensors`
-    /// one tensor per layer (`layers.0.weight`, `layers.0.bias`, …).
-    pub fn save_params(&self, path: &std::path::Path) -> Result<()> {
-        match extension(path) {
-            Some("npy") => {
-                let bytes = crate::data::npy::npy_bytes(&crate::data::npy::NpyArray::Vector(
-                    self.params.clone(),
-                ));
-                crate::data::npy::write_atomic("save_params", path, &bytes)
-            }
-            Some("safetensors") => {
-                let mut map = std::collections::HashMap::new();
-                for (name, shape, vals) in self.named_tensors() {
-                    map.insert(name, Tensor::from_slice(vals, shape, &Device::Cpu)?);
-                }
-                let tmp = path.with_extension(format!("safetensors.tmp-{}", std::process::id()));
-                candle_core::safetensors::save(&map, &tmp)
-                    .map_err(|e| Error::io("save_params", path, e))?;
-                std::fs::rename(&tmp, path).map_err(|e| {
-                    let _ = std::fs::remove_file(&tmp);
-                    Error::io("save_params", path, e)
-                })
-            }
-            _ => Err(Error::invalid(
-                "save_params",
-                format!(
-                    "expected a path ending in .npy or .safetensors, got {}",
-                    path.display()
-                ),
-            )),
-        }
-    }
-
-    /// Loads parameters saved by [`Mlp::save_params`] (or by PyTorch with the
-    /// same names), checking every shape against this model.
-    pub fn load_params(&mut self, path: &std::path::Path) -> Result<()> {
-        if !path.exists() {
-            return Err(Error::io("load_params", path, "no such file"));
-        }
-        if path.is_dir() {
-            return Err(Error::io(
-                "load_params",
-                path,
-                "is a directory, expected a file",
-            ));
-        }
-        match extension(path) {
-            Some("npy") => match crate::data::npy::read_npy(path)? {
-                crate::data::npy::NpyArray::Vector(v) => {
-                    self.check_vector("load_params", &v)?;
-                    self.params = v;
-                    Ok(())
-                }
-                crate::data::npy::NpyArray::Matrix(m) => Err(Error::shape(
-                    "load_params",
-                    format!("a 1-D array of {} parameters", self.params.len()),
-                    format!("a {}×{} matrix", m.rows(), m.cols()),
-                )),
-            },
-            Some("safetensors") => {
-                let map = candle_core::safetensors::load(path, &Device::Cpu)
-                    .map_err(|e| Error::format("load_params", path, e.to_string()))?;
-                let mut p = self.params.clone();
-                let layers = self.layers();
-                for (name, shape, _) in self.named_tensors() {
-                    let t = map.get(&name).ok_or_else(|| {
-                        let mut have: Vec<&String> = map.keys().collect();
-                        have.sort();
-                        Error::format(
-                            "load_params",
-                            path,
-                            format!("expected a tensor named {name}, found {have:?}"),
-                        )
-                    })?;
-                    if t.dims() != shape.as_slice() {
-                        return Err(Error::shape(
-                            "load_params",
-                            format!("{name} of shape {shape:?}"),
-                            format!("{:?}", t.dims()),
-                        ));
-                    }
-                    let vals = t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
-                    let idx: usize = name
-                        .split('.')
-                        .nth(1)
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0);
-                    let l = layers[idx];
-                    let off = if name.ends_with("weight") {
-                        l.w_off
-                    } else {
-                        l.b_off.unwrap_or(l.w_off)
-                    };
-                    p[off..off + vals.len()].copy_from_slice(&vals);
-                }
-                self.check_vector("load_params", &p)?;
-                self.params = p;
-                Ok(())
-            }
-            _ => Err(Error::invalid(
-                "load_params",
-                format!(
-                    "expected a path ending in .npy or .safetensors, got {}",
-                    path.display()
-                ),
-            )),
-        }
-    }
-}
-
-fn extension(path: &std::path::Path) -> Option<&str> {
-    path.extension().and_then(|e| e.to_str())
 }

@@ -8,6 +8,8 @@
 //! H = jax.hessian(loss)(p);  G = mean_i J_iᵀ (diag(s_i) − s_i s_iᵀ) J_i
 //! ```
 
+#![allow(clippy::needless_range_loop)]
+
 use hlab::curvature::hessian::{gauss_newton, hessian, hvp};
 use hlab::data::npy::{read_npy, NpyArray};
 use hlab::data::Dataset;

@@ -653,6 +653,7 @@ fn honest_residuals(
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use crate::curvature::{Counted, FnOp};

@@ -50,6 +50,7 @@
 //! assert!(chart.to_svg().unwrap().contains("<svg"));
 //! ```
 
+mod evcxr;
 mod svg;
 mod text;
 pub mod views;

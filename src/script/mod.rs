@@ -83,7 +83,10 @@ pub fn show(value: &Dynamic) -> String {
         types::Matrix,
         types::Data,
         types::Model,
-        types::Hist
+        types::Hist,
+        types::Spec,
+        types::Dens,
+        types::CurveV
     );
     if value.is_string() {
         return format!("{value:?}");

@@ -60,26 +60,13 @@ pub fn info_map(info: &crate::spectrum::SpectrumInfo) -> Map {
     m
 }
 
-/// Provenance of a dense eigen-solve.
-pub fn eig_info(e: &crate::linalg::EigInfo, matrix: &str) -> crate::spectrum::SpectrumInfo {
-    let mut info = crate::spectrum::SpectrumInfo::new("dense (faer)", matrix);
-    info.seconds = e.seconds;
-    info.residuals = e.residual.into_iter().collect();
-    info.accuracy = vec![
-        ("trace_rel_err".to_string(), e.trace_rel_err),
-        ("frob_rel_err".to_string(), e.frob_rel_err),
-        ("asymmetry".to_string(), e.asymmetry),
-    ];
-    info
-}
-
 fn spec(s: Spectrum) -> Spec {
     Spec(Arc::new(s))
 }
 
 #[rhai::plugin::export_module]
 pub mod curvature {
-    use super::{curvature_of, eig_info, info_map, max_params, spec};
+    use super::{curvature_of, info_map, max_params, spec};
     use crate::curvature::hessian::{check_hessian as check, ModelCurvature};
     use crate::curvature::lanczos::{lanczos_top, LanczosOpts, Which};
     use crate::curvature::slq::{slq_density, SlqOpts};
@@ -180,7 +167,7 @@ pub mod curvature {
     #[rhai_fn(name = "eigs", return_raw)]
     pub fn eigs1(a: Matrix) -> RResult<Spec> {
         let (vals, info) = sym_eigvals(&a.0)?;
-        Ok(spec(Spectrum::new(vals, eig_info(&info, a.1))?))
+        Ok(spec(Spectrum::new(vals, info.spectrum_info(a.1))?))
     }
 
     /// All eigenvalues (dense symmetric solver, faer) of a symmetric Matrix.
@@ -204,7 +191,7 @@ pub mod curvature {
             let mut m = Map::new();
             m.insert(
                 "values".into(),
-                Dynamic::from(spec(Spectrum::new(vals, eig_info(&info, a.1))?)),
+                Dynamic::from(spec(Spectrum::new(vals, info.spectrum_info(a.1))?)),
             );
             m.insert("vectors".into(), Dynamic::from(Matrix::new(vecs)));
             Ok(Dynamic::from_map(m))

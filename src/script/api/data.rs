@@ -186,7 +186,7 @@ pub mod data {
         };
         let mut labels = Vec::with_capacity(vals.len());
         for (i, &v) in vals.iter().enumerate() {
-            if !(v.fract() == 0.0 && v >= 0.0 && v < 1e9) {
+            if !(v.fract() == 0.0 && (0.0..1e9).contains(&v)) {
                 return script_err(format!(
                     "dataset: expected integer labels ≥ 0, got {v} at index {i}"
                 ));

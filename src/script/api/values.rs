@@ -6,7 +6,7 @@ use rhai::plugin::*;
 use rhai::INT;
 
 fn len_of(n: INT, op: &str) -> RResult<usize> {
-    if n < 0 || n > 500_000_000 {
+    if !(0..=500_000_000).contains(&n) {
         return script_err(format!(
             "{op}: expected a length between 0 and 500000000, got {n}"
         ));
