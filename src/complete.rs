@@ -595,6 +595,14 @@ mod tests {
         assert!(cands(&s, "arr.pu").contains(&"push".to_string()));
         // A number is not a receiver.
         assert!(cands(&s, "1.").is_empty());
+        // Spectra from the curvature primitives.
+        let mut s = s;
+        s.eval("let spec = eigs(matrix([[2, 0], [0, 1]]));")
+            .unwrap();
+        let sp = cands(&s, "spec.");
+        for want in ["top", "outliers", "count_above", "frac_negative", "info"] {
+            assert!(sp.contains(&want.to_string()), "{want} missing from {sp:?}");
+        }
     }
 
     #[test]
@@ -610,6 +618,12 @@ mod tests {
         // A value position offers values, not keys.
         assert!(cands(&s, "train(model, data, #{ lr: co").contains(&"count".to_string()));
         assert_eq!(cands(&s, "mlp([2, 2], #{ ac"), vec!["act"]);
+        assert_eq!(cands(&s, "hessian(model, data, #{ "), vec!["max_params"]);
+        assert_eq!(
+            cands(&s, "spec.outliers(#{ r"),
+            vec!["rule"],
+            "methods' options too"
+        );
         // A map outside a known call has free keys.
         assert!(cands(&s, "let o = #{ l").is_empty());
     }

@@ -12,10 +12,12 @@
 //! | [`plot`] | charts as text and SVG |
 //! | [`progress`] | progress bars and the interrupt flag |
 //! | [`repl`] | the interactive REPL, its `:commands`, piped input |
+//! | [`course`] | the teaching course's exercises and `hlab check` |
 //! | [`complete`] | completion and the "is this input complete?" rule (REPL and kernel) |
 //! | [`kernel`] | the Jupyter kernel: protocol 5.3 over ZeroMQ, kernelspec install |
 
 pub mod complete;
+pub mod course;
 pub mod curvature;
 pub mod data;
 pub mod error;

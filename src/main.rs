@@ -27,6 +27,12 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Check a course exercise (examples/course/NN_name.rhai): run it with the
+    /// exercise's checks and say which step is not done yet.
+    Check {
+        /// The exercise file, e.g. examples/course/02_quadratic.rhai.
+        file: std::path::PathBuf,
+    },
     /// Run the Jupyter kernel, or install its kernelspec.
     Kernel {
         /// The connection file Jupyter passes to the kernel.
@@ -100,6 +106,26 @@ fn run_file(file: &std::path::Path, args: &[String]) -> ExitCode {
     }
 }
 
+fn check_file(file: &std::path::Path) -> ExitCode {
+    let name = file.display().to_string();
+    let code = match std::fs::read_to_string(file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hlab: {name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut session = Session::new(stdout_sink());
+    install_ctrlc();
+    let verdict = hlab::course::check(&mut session, &name, &code);
+    println!("\n{}", verdict.report);
+    if verdict.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 fn kernel(connection_file: Option<std::path::PathBuf>, action: Option<KernelAction>) -> ExitCode {
     use hlab::kernel::Target;
     match (action, connection_file) {
@@ -160,6 +186,7 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Some(Command::Run { file, args }) => run_file(&file, &args),
+        Some(Command::Check { file }) => check_file(&file),
         Some(Command::Kernel {
             connection_file,
             action,

@@ -671,6 +671,12 @@ impl CurvState {
                 }
             }
             for jp in j..h1 {
+                // Each Gram product is O(N d²): check for Ctrl-C between them.
+                crate::progress::check_interrupt(if gauss_newton {
+                    "gauss_newton"
+                } else {
+                    "hessian"
+                })?;
                 let k = kj.narrow(1, jp, 1)?; // (N, 1)
                 let g = xt
                     .matmul(&x.broadcast_mul(&k)?)?

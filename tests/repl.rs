@@ -23,12 +23,13 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 /// One tmux server of our own (its own socket), running hlab in one pane.
 struct Tmux {
+    /// The server's socket, in the test's temporary folder.
     socket: String,
 }
 
 impl Tmux {
-    fn start(tag: &str, history: &Path) -> Tmux {
-        let socket = format!("hlab-test-{tag}-{}", std::process::id());
+    fn start(dir: &Path, history: &Path) -> Tmux {
+        let socket = dir.join("tmux.sock").display().to_string();
         let t = Tmux { socket };
         let cmd = format!(
             "env NO_COLOR=1 HLAB_HISTORY={} {}",
@@ -36,7 +37,7 @@ impl Tmux {
             hlab_bin()
         );
         let ok = Command::new("tmux")
-            .args(["-L", &t.socket, "-f", "/dev/null", "new-session", "-d"])
+            .args(["-S", &t.socket, "-f", "/dev/null", "new-session", "-d"])
             .args(["-s", "t", "-x", "120", "-y", "50", &cmd])
             .status()
             .unwrap_or_else(|e| {
@@ -50,7 +51,7 @@ impl Tmux {
 
     fn tmux(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
-            .args(["-L", &self.socket])
+            .args(["-S", &self.socket])
             .args(args)
             .output()
             .unwrap();
@@ -128,7 +129,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
+            .args(["-S", &self.socket, "kill-server"])
             .status();
     }
 }
@@ -146,7 +147,7 @@ fn output_of(screen: &str, input: &str) -> String {
 fn repl_in_a_terminal() {
     let dir = temp_dir("tty");
     let history = dir.join("sub").join("history.txt");
-    let t = Tmux::start("tty", &history);
+    let t = Tmux::start(&dir, &history);
     t.wait_count("hlab> ", 1);
     assert!(t.screen().contains(":help"), "the banner points to :help");
 
@@ -271,6 +272,7 @@ fn repl_in_a_terminal() {
     let hist = std::fs::read_to_string(&history).expect("the history file was written");
     assert!(hist.contains("sq(kept)"), "{hist}");
     assert!(hist.contains("fn sq(x) {"), "{hist}");
+    drop(t);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -2,6 +2,7 @@
 
 mod bad_inputs;
 mod cli;
+mod course;
 mod docs;
 mod fixtures;
 mod repl;

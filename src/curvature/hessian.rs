@@ -123,6 +123,7 @@ impl<'a> ModelCurvature<'a> {
                     .state
                     .first_layer_block(self.kind == Curvature::GaussNewton)?;
                 let p1 = b1.rows();
+                check_interrupt(op)?;
                 for i in 0..p1 {
                     out.data_mut()[i * p..i * p + p1].copy_from_slice(b1.row(i));
                 }
@@ -150,6 +151,7 @@ impl<'a> ModelCurvature<'a> {
         {
             let data = out.data_mut();
             for j in p1..p {
+                check_interrupt(op)?;
                 for i in 0..p1 {
                     data[i * p + j] = data[j * p + i];
                 }

@@ -1,0 +1,139 @@
+//! The teaching course: every solution passes `hlab check`, every exercise
+//! fails it at step 1, and each exercise is its solution with the TODOs
+//! blanked (same steps, same checks).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn course_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/course")
+}
+
+/// (exercise, solution) paths, sorted.
+fn pairs() -> Vec<(PathBuf, PathBuf)> {
+    let mut exercises: Vec<PathBuf> = std::fs::read_dir(course_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_str().unwrap();
+            n.ends_with(".rhai") && !n.ends_with(".solution.rhai")
+        })
+        .collect();
+    exercises.sort();
+    exercises
+        .into_iter()
+        .map(|e| {
+            let s = e.with_extension("solution.rhai");
+            assert!(s.exists(), "{} has no solution file", e.display());
+            (e, s)
+        })
+        .collect()
+}
+
+fn check(path: &PathBuf) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hlab"))
+        .arg("check")
+        .arg(path)
+        .env("HLAB_NO_PROGRESS", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn last_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[test]
+fn the_course_has_at_least_six_exercises_all_embedded() {
+    let p = pairs();
+    assert!(p.len() >= 6, "{} exercises", p.len());
+    let stems: Vec<String> = p
+        .iter()
+        .map(|(e, _)| e.file_stem().unwrap().to_str().unwrap().to_string())
+        .collect();
+    let embedded: Vec<&str> = hlab::course::EXERCISES.iter().map(|e| e.0).collect();
+    assert_eq!(
+        stems, embedded,
+        "course::EXERCISES lists every exercise file"
+    );
+}
+
+#[test]
+fn every_solution_passes_and_every_exercise_is_not_done_at_step_1() {
+    for (ex, sol) in pairs() {
+        let (ok, out) = check(&sol);
+        assert!(ok, "{} fails:\n{}", sol.display(), last_lines(&out, 12));
+        assert!(out.contains("steps done."), "{}", last_lines(&out, 3));
+        let (ok, out) = check(&ex);
+        let nn = &ex.file_name().unwrap().to_str().unwrap()[..2];
+        assert!(!ok, "{} passes untouched", ex.display());
+        let want = format!("exercise {nn}: step 1 (");
+        assert!(
+            out.contains(&want) && out.contains("not done yet"),
+            "{}:\n{}",
+            ex.display(),
+            last_lines(&out, 6)
+        );
+    }
+}
+
+#[test]
+fn each_exercise_is_its_solution_with_the_todos_blanked() {
+    for (ex, sol) in pairs() {
+        let e = std::fs::read_to_string(&ex).unwrap();
+        let s = std::fs::read_to_string(&sol).unwrap();
+        let (el, sl): (Vec<&str>, Vec<&str>) = (e.lines().collect(), s.lines().collect());
+        assert_eq!(el.len(), sl.len(), "{}: line counts differ", ex.display());
+        for (i, (a, b)) in el.iter().zip(&sl).enumerate() {
+            if a == b {
+                continue;
+            }
+            let header = a.starts_with("//! Check your work") && b.starts_with("//! The solution");
+            let todo = a.contains("// TODO") && b.contains("// TODO");
+            assert!(
+                header || todo,
+                "{}:{}: differs from the solution outside a TODO line:\n  {a}\n  {b}",
+                ex.display(),
+                i + 1
+            );
+        }
+        assert!(e.starts_with("//! Exercise "), "{}", ex.display());
+    }
+}
+
+#[test]
+fn a_partly_done_exercise_names_the_first_step_left() {
+    // Exercise 01 with step 1 done: step 2 is next.
+    let ex = course_dir().join("01_warmup.rhai");
+    let code = std::fs::read_to_string(&ex)
+        .unwrap()
+        .replace("let u = ();", "let u = v / norm(v);");
+    let dir = std::env::temp_dir().join(format!("hlab-course-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mine = dir.join("01_warmup.rhai");
+    std::fs::write(&mine, &code).unwrap();
+    let (ok, out) = check(&mine);
+    assert!(!ok);
+    assert!(
+        out.contains("exercise 01: step 2 (count the parameters by hand) not done yet"),
+        "{}",
+        last_lines(&out, 4)
+    );
+    // A wrong answer is named by the failing assert.
+    let wrong = code.replace("let p = ();", "let p = 200;");
+    std::fs::write(&mine, wrong).unwrap();
+    let (_, out) = check(&mine);
+    assert!(
+        out.contains("step 2 (count the parameters by hand) not done yet: p is 200, but the model has 227 parameters"),
+        "{}",
+        last_lines(&out, 4)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
