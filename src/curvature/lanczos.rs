@@ -983,17 +983,23 @@ pub fn lanczos_tridiagonal_many(
         if active.is_empty() {
             break;
         }
-        let mut block = Mat::zeros(n, active.len());
-        for (c, &r) in active.iter().enumerate() {
-            for (i, x) in runs[r].q[j].iter().enumerate() {
-                block.set(i, c, *x);
+        // Block products of at most 16 vectors, checking for an interrupt
+        // between them, so a large probe count stays responsive.
+        let mut cols: Vec<Vec<f64>> = Vec::with_capacity(active.len());
+        for chunk in active.chunks(16) {
+            check_interrupt(op_name)?;
+            let mut block = Mat::zeros(n, chunk.len());
+            for (c, &r) in chunk.iter().enumerate() {
+                for (i, x) in runs[r].q[j].iter().enumerate() {
+                    block.set(i, c, *x);
+                }
             }
+            let ab = op.apply_block(&block)?;
+            require_finite(op_name, ab.data())?;
+            cols.extend((0..chunk.len()).map(|c| ab.col(c)));
         }
-        let ab = op.apply_block(&block)?;
-        require_finite(op_name, ab.data())?;
-        for (c, &r) in active.iter().enumerate() {
+        for (&r, mut w) in active.iter().zip(cols) {
             let run = &mut runs[r];
-            let mut w = ab.col(c);
             run.anorm = run.anorm.max(norm(&w));
             let a = dot(&run.q[j], &w);
             run.alpha.push(a);
