@@ -319,7 +319,7 @@ fn table(t: &Scratch) -> Vec<(String, Vec<&'static str>)> {
         ("hessian(mlp([784, 1000, 10]), load_mnist())".into(), &["hessian: needs 5.1 TB of memory for a dense 795010×795010 matrix", "use top_eigs(m, data, k) or density(m, data)"]),
         ("gauss_newton(mlp([784, 1000, 10]), load_mnist())".into(), &["gauss_newton: needs 5.1 TB of memory", "use top_eigs"]),
         ("hessian(m, d, #{ max_params: 10 })".into(), &["hessian: needs 5.4 kB of memory for a dense 26×26 matrix", "#{ max_params: 26 }"]),
-        ("top_eigs(mlp([3, 3000, 3000, 2]), d, 9000)".into(), &["top_eigs: needs", "TB of memory for a Lanczos basis", "use a smaller k or max_iter"]),
+        ("top_eigs(mlp([3, 3000, 3000, 2]), d, 9000)".into(), &["top_eigs: needs", "TB of memory for a Lanczos basis", "use a smaller k"]),
         ("loss(mlp([3, 2000000, 2]), make_clusters(#{ n: 100000, k: 2, dim: 3 }))".into(), &["loss: needs 6.4 TB of memory for the activations of 100000 examples", "data.take(n)"]),
         ("matrix([[1], [2]]).transpose() * eye(1) ".into(), &["matrix * matrix: expected 2 rows in the right factor, got 1×1"]),
         // --- more options and plots ---
@@ -606,6 +606,20 @@ fn oversized_dense_work_is_refused_within_two_seconds() {
         assert!(e.message.contains("eye: needs 32.0 MB"), "{}", e.message);
         let e = s.eval("zeros(2000000)").unwrap_err();
         assert!(e.message.contains("zeros: needs 16.0 MB"), "{}", e.message);
+        // Lanczos says which basis size would fit, and that size works.
+        s.eval(
+            "let d = make_clusters(#{ n: 20, k: 2, dim: 3, seed: 1 }); let w = mlp([3, 100, 2]);",
+        )
+        .unwrap();
+        let e = s.eval("top_eigs(w, d, 2)").unwrap_err();
+        assert!(
+            e.message.contains(
+                "top_eigs: needs 7.2 MB of memory for a Lanczos basis of 300 vectors of length 602"
+            ) && e.message.contains("#{ max_iter: 244 }"),
+            "{}",
+            e.message
+        );
+        assert!(s.eval("top_eigs(w, d, 2, #{ max_iter: 244 })").is_ok());
         // Below the budget the same calls work.
         assert!(s.eval("eigs(eye(100)).len").is_ok());
     });
@@ -711,4 +725,90 @@ fn safetensors_written_by_hand_load_back_and_through_candle() {
     let before = m2.params().to_vec();
     assert!(m2.load_safetensors(b"garbage", Path::new("g")).is_err());
     assert_eq!(m2.params(), &before[..]);
+}
+
+/// The fuzz targets' checks (fuzz/fuzz_targets/*.rs) on their seed inputs
+/// and on a few thousand seeded random mutations of them, so CI exercises
+/// the loaders on stable Rust without cargo-fuzz.
+#[test]
+fn fuzz_seeds_and_mutations_never_panic() {
+    use hlab::data::mnist::parse_idx;
+    use hlab::data::npy::parse_npy;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let seeds = |target: &str| -> Vec<Vec<u8>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(target))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    };
+    let mut rng = hlab::rng::Rng::new(7);
+    let mut mutate = |b: &[u8]| -> Vec<u8> {
+        let mut v = b.to_vec();
+        for _ in 0..1 + (rng.uniform_in(0.0, 4.0) as usize) {
+            let at = |rng: &mut hlab::rng::Rng, n: usize| rng.uniform_in(0.0, n as f64) as usize;
+            match at(&mut rng, 5) {
+                0 if !v.is_empty() => {
+                    let i = at(&mut rng, v.len());
+                    v[i] ^= 1 << at(&mut rng, 8);
+                }
+                1 if !v.is_empty() => {
+                    let n = at(&mut rng, v.len());
+                    v.truncate(n);
+                }
+                2 => {
+                    let i = at(&mut rng, v.len() + 1);
+                    v.insert(i, at(&mut rng, 256) as u8);
+                }
+                3 if !v.is_empty() => {
+                    let i = at(&mut rng, v.len());
+                    v[i] = [0x00, 0xff, 0x7f, 0x80, b'(', b',', b'9'][at(&mut rng, 7)];
+                }
+                _ => v.extend_from_slice(&[0xff; 8]),
+            }
+        }
+        v
+    };
+    let p = Path::new("fuzz");
+    for s in seeds("npy") {
+        assert!(parse_npy(&s, p).is_ok(), "a seed parses");
+        for _ in 0..2000 {
+            if let Ok(a) = parse_npy(&mutate(&s), p) {
+                let again = parse_npy(&npy_bytes(&a), p).unwrap();
+                assert_eq!(a.shape(), again.shape());
+            }
+        }
+    }
+    for s in seeds("idx") {
+        assert!(parse_idx(&s, p).is_ok(), "a seed parses");
+        for _ in 0..2000 {
+            if let Ok(i) = parse_idx(&mutate(&s), p) {
+                assert_eq!(i.data.len(), i.dims.iter().product::<usize>());
+            }
+        }
+    }
+    let base = Mlp::new(&[3, 4, 2], &MlpOpts::default()).unwrap();
+    let mut loaded = 0;
+    for s in seeds("safetensors") {
+        let mut m = base.clone();
+        loaded += usize::from(m.load_safetensors(&s, p).is_ok());
+        for _ in 0..1000 {
+            let mut m = base.clone();
+            match m.load_safetensors(&mutate(&s), p) {
+                Ok(()) => assert!(m.params().iter().all(|x| x.is_finite())),
+                Err(_) => assert_eq!(m.params(), base.params()),
+            }
+        }
+    }
+    assert_eq!(loaded, 1, "only the `good` seed loads");
+    let (mut s, _out) = Session::collecting();
+    s.set_max_operations(50_000);
+    s.set_max_sizes(10_000);
+    for code in seeds("eval") {
+        let code = String::from_utf8(code).unwrap();
+        if let Err(e) = s.eval(&code) {
+            assert_ne!(e.kind, ErrorKind::Internal, "{code}: {}", e.message);
+        }
+    }
 }

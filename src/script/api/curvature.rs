@@ -91,11 +91,22 @@ fn check_lanczos_memory(p: usize, k: usize, max_iter: usize, block: usize) -> RR
     } else {
         max_iter.min(p)
     } as f64;
+    // The largest basis that fits: 8·b·(p + 8b) ≤ budget.
+    let budget = crate::mat::memory_budget() as f64;
+    let pf = p as f64;
+    let fits = ((-pf + (pf * pf + 4.0 * budget).sqrt()) / 16.0)
+        .floor()
+        .max(0.0);
+    let hint = if fits as usize >= k {
+        format!("use a smaller k, or a basis that fits with #{{ max_iter: {fits} }}")
+    } else {
+        "use a smaller k".to_string()
+    };
     Ok(crate::mat::check_memory(
         "top_eigs",
         || format!("a Lanczos basis of {basis} vectors of length {p}"),
-        8.0 * basis * (p as f64 + 8.0 * basis),
-        "use a smaller k or max_iter",
+        8.0 * basis * (pf + 8.0 * basis),
+        &hint,
     )?)
 }
 

@@ -174,7 +174,7 @@ pub mod model {
 
     /// The mean loss of the model over a Dataset.
     ///
-    /// cross_entropy: L = (1/N) Σᵢ −log softmax(f(xᵢ))_yᵢ;
+    /// cross_entropy: `L = (1/N) Σᵢ −log softmax(f(xᵢ))[yᵢ]`;
     /// mse: L = (1/N) Σᵢ ½‖f(xᵢ) − tᵢ‖² with tᵢ one-hot for integer labels.
     ///
     /// # Example
