@@ -352,10 +352,60 @@ pub fn check_memory(
     Ok(())
 }
 
-/// Σ aᵢ bᵢ.
+/// Σ aᵢ bᵢ, summed in eight interleaved partial sums (so the compiler
+/// vectorises it; a single running sum is bound by the add latency) that
+/// are combined in a fixed order: the same inputs give the same bits.
 #[inline]
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// Work (vector length × count) above which [`project_out`] uses threads.
+const PAR_WORK: usize = 1 << 18;
+
+/// One classical Gram–Schmidt pass: `cᵢ = vᵢ · w` for every `vᵢ` in `vs`,
+/// then `w ← w − Σ cᵢ vᵢ`; returns `c`. Both halves stream `vs` once and
+/// run on all cores for large bases (the dots split over the vectors, the
+/// update over slices of `w`), with a result independent of the thread
+/// count. Call it twice (CGS2) for orthogonality to rounding.
+pub fn project_out(vs: &[Vec<f64>], w: &mut [f64]) -> Vec<f64> {
+    use rayon::prelude::*;
+    let n = w.len();
+    let par = n.saturating_mul(vs.len()) >= PAR_WORK;
+    let c: Vec<f64> = if par {
+        let wr: &[f64] = w;
+        vs.par_iter().map(|v| dot(v, wr)).collect()
+    } else {
+        vs.iter().map(|v| dot(v, w)).collect()
+    };
+    const CHUNK: usize = 2048;
+    let update = |(k, part): (usize, &mut [f64])| {
+        let off = k * CHUNK;
+        for (v, &ci) in vs.iter().zip(&c) {
+            axpy(-ci, &v[off..off + part.len()], part);
+        }
+    };
+    if par {
+        w.par_chunks_mut(CHUNK).enumerate().for_each(update);
+    } else {
+        w.chunks_mut(CHUNK).enumerate().for_each(update);
+    }
+    c
 }
 
 /// Euclidean norm.

@@ -49,7 +49,7 @@
 use super::{require_finite, SymOp};
 use crate::error::{Error, Result};
 use crate::linalg::eig_dense;
-use crate::mat::{axpy, dot, norm, Mat};
+use crate::mat::{axpy, dot, norm, project_out, Mat};
 use crate::progress::{check_interrupt, Progress};
 use crate::rng::Rng;
 use crate::spectrum::{Spectrum, SpectrumInfo};
@@ -193,24 +193,11 @@ struct Krylov {
 }
 
 impl Krylov {
-    /// Removes from `w` its components on the basis and on `extra`, twice
-    /// (CGS2); returns the coefficients on the basis.
-    fn orthogonalize(&self, w: &mut [f64], extra: &[Vec<f64>]) -> Vec<f64> {
-        let mut coef = vec![0.0; self.q.len()];
-        for _ in 0..2 {
-            let c: Vec<f64> = self.q.iter().map(|q| dot(q, w)).collect();
-            for (qi, ci) in self.q.iter().zip(&c) {
-                axpy(-ci, qi, w);
-            }
-            for (a, b) in coef.iter_mut().zip(&c) {
-                *a += b;
-            }
-            let ce: Vec<f64> = extra.iter().map(|q| dot(q, w)).collect();
-            for (qi, ci) in extra.iter().zip(&ce) {
-                axpy(-ci, qi, w);
-            }
-        }
-        coef
+    /// Removes from `w` its components on the basis and on `extra`; returns
+    /// the coefficients on the basis. See [`reorthogonalize`]; `local` is the
+    /// number of trailing basis vectors that carry the three-term part.
+    fn orthogonalize(&self, w: &mut [f64], extra: &[Vec<f64>], local: usize) -> Vec<f64> {
+        reorthogonalize(&self.q, local, w, extra)
     }
 
     /// A unit vector orthogonal to the basis and to `extra` made from `w`,
@@ -227,7 +214,7 @@ impl Krylov {
             return None;
         }
         if against_basis {
-            self.orthogonalize(&mut w, extra);
+            self.orthogonalize(&mut w, extra, 0);
         } else {
             orthogonalize_to(&mut w, extra);
         }
@@ -242,7 +229,7 @@ impl Krylov {
             self.restarted = true;
             w = (0..self.n).map(|_| self.rng.normal()).collect();
             let n0 = norm(&w);
-            self.orthogonalize(&mut w, extra);
+            self.orthogonalize(&mut w, extra, 0);
             nw = norm(&w);
             // A random vector keeps a fair share of its norm unless the
             // space is (numerically) exhausted.
@@ -300,11 +287,39 @@ impl Krylov {
 /// Removes from `w` its components on the orthonormal `vs`, twice.
 fn orthogonalize_to(w: &mut [f64], vs: &[Vec<f64>]) {
     for _ in 0..2 {
-        for v in vs {
-            let c = dot(v, w);
-            axpy(-c, v, w);
-        }
+        project_out(vs, w);
     }
+}
+
+/// Full reorthogonalisation of `w` against the orthonormal basis `q` (and
+/// the orthonormal `extra`): Gram–Schmidt against the last `local` vectors
+/// first — for `w = A q_j` they hold the three-term part, nearly all of
+/// `w` — then classical Gram–Schmidt over the whole basis, repeated (at most
+/// once) only when a pass removed more than 1 − 1/√2 of the norm left (the
+/// Daniel–Gragg–Kaufman–Stewart criterion). After the local step the first
+/// full pass removes only rounding-level components, so one pass over the
+/// (large) basis usually suffices. Returns the coefficients on `q`.
+fn reorthogonalize(q: &[Vec<f64>], local: usize, w: &mut [f64], extra: &[Vec<f64>]) -> Vec<f64> {
+    let mut coef = vec![0.0; q.len()];
+    for i in q.len().saturating_sub(local)..q.len() {
+        let c = dot(&q[i], w);
+        axpy(-c, &q[i], w);
+        coef[i] += c;
+    }
+    let mut before = norm(w);
+    for _ in 0..2 {
+        let c = project_out(q, w);
+        for (a, b) in coef.iter_mut().zip(&c) {
+            *a += b;
+        }
+        project_out(extra, w);
+        let after = norm(w);
+        if after >= std::f64::consts::FRAC_1_SQRT_2 * before {
+            break;
+        }
+        before = after;
+    }
+    coef
 }
 
 /// Checks the options against the dimension; returns the basis limit.
@@ -399,7 +414,7 @@ pub fn lanczos_top(op: &mut dyn SymOp, o: &LanczosOpts) -> Result<LanczosResult>
         for (jj, w) in aq.iter().enumerate() {
             let j = s + jj;
             let mut r = w.clone();
-            let c = kr.orthogonalize(&mut r, &[]);
+            let c = kr.orthogonalize(&mut r, &[], 2 * o.block);
             for (i, ci) in c.iter().enumerate() {
                 if i < s {
                     kr.h[i][j] = *ci;
@@ -551,56 +566,9 @@ pub fn lanczos_tridiagonal(
     steps: usize,
     op_name: &'static str,
 ) -> Result<Tridiagonal> {
-    let n = op.dim();
-    if v0.len() != n {
-        return Err(Error::shape(
-            op_name,
-            format!("a start vector of length {n}"),
-            format!("length {}", v0.len()),
-        ));
-    }
-    let nv = norm(v0);
-    if !(nv > 0.0 && nv.is_finite()) {
-        return Err(Error::invalid(
-            op_name,
-            format!("expected a finite nonzero start vector, got norm {nv}"),
-        ));
-    }
-    let m = steps.min(n);
-    let mut q: Vec<Vec<f64>> = vec![v0.iter().map(|x| x / nv).collect()];
-    let mut alpha = Vec::with_capacity(m);
-    let mut beta = Vec::with_capacity(m);
-    let mut anorm: f64 = 0.0;
-    let mut w = vec![0.0; n];
-    for j in 0..m {
-        check_interrupt(op_name)?;
-        op.apply(&q[j], &mut w)?;
-        require_finite(op_name, &w)?;
-        anorm = anorm.max(norm(&w));
-        let a = dot(&q[j], &w);
-        alpha.push(a);
-        if j + 1 == m {
-            break;
-        }
-        for _ in 0..2 {
-            for qi in &q {
-                let c = dot(qi, &w);
-                axpy(-c, qi, &mut w);
-            }
-        }
-        let b = norm(&w);
-        if b <= 1e-12 * anorm || !b.is_finite() {
-            break;
-        }
-        beta.push(b);
-        q.push(w.iter().map(|x| x / b).collect());
-    }
-    let matvecs = alpha.len();
-    Ok(Tridiagonal {
-        alpha,
-        beta,
-        matvecs,
-    })
+    lanczos_tridiagonal_many(op, &[v0.to_vec()], steps, op_name)?
+        .pop()
+        .ok_or_else(|| Error::invalid(op_name, "no Lanczos run was made"))
 }
 
 /// Ritz vectors `y = Q s` of the wanted pairs and their honest residuals
@@ -1007,12 +975,7 @@ pub fn lanczos_tridiagonal_many(
                 run.done = true;
                 continue;
             }
-            for _ in 0..2 {
-                for qi in &run.q {
-                    let cc = dot(qi, &w);
-                    axpy(-cc, qi, &mut w);
-                }
-            }
+            reorthogonalize(&run.q, 2, &mut w, &[]);
             let b = norm(&w);
             if b <= 1e-12 * run.anorm || !b.is_finite() {
                 run.done = true;
