@@ -29,6 +29,8 @@
 //! assert!(info.trace_rel_err < 1e-14);
 //! ```
 
+pub mod two_stage;
+
 use crate::error::{Error, Result};
 use crate::mat::Mat;
 use crate::spectrum::{Spectrum, SpectrumInfo};
@@ -47,7 +49,14 @@ pub struct EigInfo {
     pub asymmetry: f64,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// Which solver ran: `"two-stage"` (values of matrices with n ≥
+    /// [`TWO_STAGE_MIN`]) or `"faer"`.
+    pub solver: &'static str,
 }
+
+/// Smallest n for which [`sym_eigvals`] uses the two-stage reduction
+/// ([`two_stage`]) instead of faer's one-stage tridiagonalisation.
+pub const TWO_STAGE_MIN: usize = 1000;
 
 impl EigInfo {
     /// The provenance of a dense spectrum: method `"dense"`, the given
@@ -56,6 +65,7 @@ impl EigInfo {
     /// `asymmetry`.
     pub fn spectrum_info(&self, matrix: &str) -> SpectrumInfo {
         let mut info = SpectrumInfo::new("dense", matrix);
+        info.solver = Some(self.solver.to_string());
         info.seconds = self.seconds;
         info.residuals = self.residual.into_iter().collect();
         info.accuracy = vec![
@@ -169,7 +179,13 @@ fn frob_trace_asym(a: &Mat) -> (f64, f64, f64) {
     (fro2, tr, rel)
 }
 
-fn info_from(a: &Mat, vals: &[f64], residual: Option<f64>, t0: Instant) -> EigInfo {
+fn info_from(
+    a: &Mat,
+    vals: &[f64],
+    residual: Option<f64>,
+    t0: Instant,
+    solver: &'static str,
+) -> EigInfo {
     let (fro2, tr, asymmetry) = frob_trace_asym(a);
     let s1: f64 = vals.iter().sum();
     let s2: f64 = vals.iter().map(|l| l * l).sum();
@@ -185,10 +201,12 @@ fn info_from(a: &Mat, vals: &[f64], residual: Option<f64>, t0: Instant) -> EigIn
         residual,
         asymmetry,
         seconds: t0.elapsed().as_secs_f64(),
+        solver,
     }
 }
 
-/// All eigenvalues of the symmetric matrix `a`, ascending (faer).
+/// All eigenvalues of the symmetric matrix `a`, ascending: by two-stage
+/// reduction ([`two_stage`]) for n ≥ [`TWO_STAGE_MIN`], by faer below.
 ///
 /// Errors (op `eigs`) unless `a` is square with finite entries. Cost
 /// O(n³) time and [`eig_bytes`]`(n, false)` memory; checking the memory
@@ -196,9 +214,23 @@ fn info_from(a: &Mat, vals: &[f64], residual: Option<f64>, t0: Instant) -> EigIn
 pub fn sym_eigvals(a: &Mat) -> Result<(Vec<f64>, EigInfo)> {
     let t0 = Instant::now();
     check_input("eigs", a)?;
-    let (vals, _) = eig_dense("eigs", a, false)?;
-    let info = info_from(a, &vals, None, t0);
+    let n = a.rows();
+    let (vals, solver) = if n >= TWO_STAGE_MIN {
+        let mut f = to_faer_sym(a);
+        let b = two_stage::band_width(n);
+        (two_stage::eigenvalues_two_stage(&mut f, b)?, "two-stage")
+    } else {
+        (eig_dense("eigs", a, false)?.0, "faer")
+    };
+    let info = info_from(a, &vals, None, t0, solver);
     Ok((vals, info))
+}
+
+/// All eigenvalues by faer's one-stage solver whatever the size (for
+/// benchmarks and cross-checks of [`sym_eigvals`]).
+pub fn sym_eigvals_faer(a: &Mat) -> Result<Vec<f64>> {
+    check_input("eigs", a)?;
+    Ok(eig_dense("eigs", a, false)?.0)
 }
 
 /// All eigenvalues (ascending) and orthonormal eigenvectors (as the
@@ -228,7 +260,7 @@ pub fn sym_eig(a: &Mat) -> Result<(Vec<f64>, Mat, EigInfo)> {
         res = res.max(s.sqrt());
     }
     let residual = if anorm > 0.0 { res / anorm } else { res };
-    let info = info_from(a, &vals, Some(residual), t0);
+    let info = info_from(a, &vals, Some(residual), t0, "faer");
     Ok((vals, v, info))
 }
 

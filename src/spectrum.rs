@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 /// How a spectrum or a density was obtained (the script's `info` map).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SpectrumInfo {
-    /// Algorithm: `"dense"` (faer), `"lanczos"`, `"slq"`, …
+    /// Algorithm: `"dense"`, `"lanczos"`, `"slq"`, …
     pub method: String,
     /// What matrix: `"hessian"`, `"gauss_newton"`, `"matrix"`, …
     pub matrix: String,
@@ -55,6 +55,8 @@ pub struct SpectrumInfo {
     pub sigma2: Option<f64>,
     /// Other named accuracy figures, e.g. `("trace_rel_err", 3e-16)`.
     pub accuracy: Vec<(String, f64)>,
+    /// The dense solver that ran (`"two-stage"`, `"faer"`), when dense.
+    pub solver: Option<String>,
 }
 
 impl SpectrumInfo {

@@ -25,6 +25,9 @@ pub fn info_map(info: &crate::spectrum::SpectrumInfo) -> Map {
     let mut m = Map::new();
     m.insert("method".into(), Dynamic::from(info.method.clone()));
     m.insert("matrix".into(), Dynamic::from(info.matrix.clone()));
+    if let Some(s) = &info.solver {
+        m.insert("solver".into(), Dynamic::from(s.clone()));
+    }
     if let Some(s) = info.steps {
         m.insert("steps".into(), Dynamic::from_int(s as INT));
     }
@@ -237,7 +240,7 @@ pub mod curvature {
         Ok(spec(Spectrum::new(vals, info.spectrum_info(a.1))?))
     }
 
-    /// All eigenvalues (dense symmetric solver, faer) of a symmetric Matrix.
+    /// All eigenvalues (dense symmetric solver: two-stage reduction for n ≥ 1000, faer below) of a symmetric Matrix.
     ///
     /// `#{ vectors: true }` returns `#{ values: Spectrum, vectors: Matrix }`
     /// with the eigenvectors as columns. `info` records the method and the
