@@ -614,8 +614,10 @@ impl CurvState {
     /// `H[(j,i),(j',i')] = Σₙ x_{n,i} x_{n,i'} Kₙ[j,j']` with
     /// `Kₙ = ∂²L/∂z₁ₙ∂z₁ₙ` (h₁ × h₁ per example; bias columns take x = 1).
     /// K comes from h₁ R-passes that start at z₁, and the block from
-    /// h₁(h₁+1)/2 weighted Gram products XᵀDX.
-    pub(crate) fn first_layer_block(&self, gauss_newton: bool) -> Result<Mat> {
+    /// h₁(h₁+1)/2 weighted Gram products XᵀDX. The block is written into
+    /// the top-left corner of `out` (the P × P matrix being built), so no
+    /// second large matrix is allocated.
+    pub(crate) fn first_layer_block(&self, gauss_newton: bool, out: &mut Mat) -> Result<()> {
         let lay = self.layers[0];
         let (h1, d) = (lay.fan_out, lay.fan_in);
         let nl = self.layers.len();
@@ -650,7 +652,15 @@ impl CurvState {
         }
         // K[j] (N, h1): column j' holds ∂²L/∂z₁[j']∂z₁[j] for every example.
         let p1 = self.first_layer_len();
-        let mut out = Mat::zeros(p1, p1);
+        // Written straight into the top-left p1 × p1 block of `out`.
+        let ld = out.cols();
+        if out.rows() < p1 || ld < p1 {
+            return Err(Error::shape(
+                "hessian",
+                format!("a matrix of at least {p1}×{p1}"),
+                format!("{}×{}", out.rows(), ld),
+            ));
+        }
         let x = &self.x;
         let xt = x.t()?;
         let b_off = lay.b_off.map(|_| h1 * d);
@@ -685,7 +695,7 @@ impl CurvState {
                 for i in 0..d {
                     let r1 = j * d + i;
                     let row = &g[i * d..(i + 1) * d];
-                    out.data_mut()[r1 * p1 + jp * d..r1 * p1 + jp * d + d].copy_from_slice(row);
+                    out.data_mut()[r1 * ld + jp * d..r1 * ld + jp * d + d].copy_from_slice(row);
                     if jp != j {
                         for (ip, &v) in row.iter().enumerate() {
                             out.set(jp * d + ip, r1, v);
@@ -694,7 +704,7 @@ impl CurvState {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The R-operator on a block of directions (rows of `vs`).

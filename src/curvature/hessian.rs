@@ -119,14 +119,10 @@ impl<'a> ModelCurvature<'a> {
         // other rows by batched products with unit directions.
         let p1 = match self.kind {
             Curvature::Hessian | Curvature::GaussNewton => {
-                let b1 = self
-                    .state
-                    .first_layer_block(self.kind == Curvature::GaussNewton)?;
-                let p1 = b1.rows();
+                self.state
+                    .first_layer_block(self.kind == Curvature::GaussNewton, &mut out)?;
+                let p1 = self.state.first_layer_len();
                 check_interrupt(op)?;
-                for i in 0..p1 {
-                    out.data_mut()[i * p..i * p + p1].copy_from_slice(b1.row(i));
-                }
                 progress.inc(p1 as u64);
                 p1
             }
