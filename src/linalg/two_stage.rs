@@ -413,13 +413,11 @@ pub fn tridiagonal_eigenvalues(mut d: Vec<f64>, e: &[f64]) -> Result<Vec<f64>> {
     Ok(d)
 }
 
-/// Band half-width used for an `n × n` matrix.
+/// Band half-width used for an `n × n` matrix: 32 (measured on 2 cores at
+/// n = 2000 … 7960: b = 16 slows the band reduction, b = 64 doubles the
+/// bulge chasing for less gain).
 pub fn band_width(n: usize) -> usize {
-    if n >= 4000 {
-        32
-    } else {
-        16
-    }
+    32.min(n.saturating_sub(1).max(1))
 }
 
 /// All eigenvalues (ascending) of the symmetric `a` (full storage; it is
