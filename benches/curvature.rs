@@ -21,6 +21,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    hlab::init_threads();
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let no_eigs = args.iter().any(|a| a == "--no-eigs");
@@ -88,7 +89,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let s = Instant::now();
         let (vals, info) = sym_eigvals(&h)?;
         println!(
-            "| all eigenvalues (faer; trace check {:.1e}) | {:.2} s |",
+            "| all eigenvalues ({}; trace check {:.1e}) | {:.2} s |",
+            info.solver,
             info.trace_rel_err,
             s.elapsed().as_secs_f64()
         );

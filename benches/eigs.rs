@@ -42,6 +42,7 @@ fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 }
 
 fn main() {
+    hlab::init_threads();
     let sizes: Vec<usize> = std::env::var("HLAB_BENCH_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())

@@ -15,6 +15,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    hlab::init_threads();
     let data = load_mnist(&MnistOpts::default())?;
     let m = Mlp::new(
         &[784, 10, 10],

@@ -36,3 +36,17 @@ pub mod spectrum;
 pub mod train;
 
 pub use error::{Error, Result};
+
+/// Call once at the start of a program, before any other thread exists.
+///
+/// candle asks for its thread count on every matrix product and, unless
+/// `RAYON_NUM_THREADS` is set, works it out by reading `/proc/cpuinfo` each
+/// time (≈ 4 % of a Hessian-vector product at P = 7,960 here). Setting the
+/// variable once to the available parallelism, when the user has not set
+/// it, makes that lookup free and changes nothing else.
+pub fn init_threads() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+}

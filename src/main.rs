@@ -168,6 +168,7 @@ fn kernel(connection_file: Option<std::path::PathBuf>, action: Option<KernelActi
 }
 
 fn main() -> ExitCode {
+    hlab::init_threads();
     let cli = Cli::parse();
     if let Some(code) = cli.eval {
         let mut session = Session::new(stdout_sink());
