@@ -240,10 +240,13 @@ pub mod curvature {
         Ok(spec(Spectrum::new(vals, info.spectrum_info(a.1))?))
     }
 
-    /// All eigenvalues (dense symmetric solver: two-stage reduction for n ≥ 1000, faer below) of a symmetric Matrix.
+    /// All eigenvalues of a symmetric Matrix (dense solver: two-stage
+    /// reduction to a band and then a tridiagonal for n ≥ 1000, faer's
+    /// one-stage solver below; about 25 s at n = 8,000 on 2 cores).
     ///
     /// `#{ vectors: true }` returns `#{ values: Spectrum, vectors: Matrix }`
-    /// with the eigenvectors as columns. `info` records the method and the
+    /// with the eigenvectors as columns (faer). `info` records the method
+    /// (`"dense"`), the `solver` (`"two-stage"` or `"faer"`) and the
     /// accuracy checks (trace and Frobenius identities; residuals with vectors).
     /// Refuses at once when the solve would need more than the memory budget
     /// (24n² bytes, 48n² with vectors; 16 GB or `HLAB_MEMORY_LIMIT`).
@@ -252,6 +255,7 @@ pub mod curvature {
     /// ```rhai
     /// let s = eigs(matrix([[2, 1], [1, 2]]));
     /// print(s.to_array());   // prints [1.0, 3.0]
+    /// print(s.info.solver);  // prints faer
     /// let e = eigs(matrix([[2, 0], [0, 5]]), #{ vectors: true });
     /// print(e.vectors.cols);  // prints 2
     /// ```

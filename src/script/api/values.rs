@@ -451,6 +451,18 @@ pub mod values {
         Matrix::new(a.0.scale(1.0 / s))
     }
 
+    /// Matrix divided by an integer.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let a = matrix([[2, 4], [6, 8]]) / 2;
+    /// print(a[1][0]);   // prints 3.0
+    /// ```
+    #[rhai_fn(name = "/")]
+    pub fn mat_div_i(a: Matrix, s: INT) -> Matrix {
+        Matrix::new(a.0.scale(1.0 / s as f64))
+    }
+
     /// Matrix times Vector.
     ///
     /// # Example
