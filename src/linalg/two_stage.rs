@@ -20,6 +20,7 @@
 //! (errors O(n·ε·‖A‖)); tests compare them with faer's one-stage solver.
 
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self as tri, BlockStructure as Bs};
 use faer::{Accum, Par};
@@ -50,7 +51,7 @@ fn house(x: &mut [f64]) -> f64 {
 /// in place to a lower band of half-width `b`. Only the lower triangle is
 /// read and written: on return `a[i][j]` for `j ≤ i ≤ j + b` holds the band
 /// and the rest of the lower triangle is zero.
-fn reduce_to_band(a: &mut faer::Mat<f64>, b: usize, par: Par) -> Result<()> {
+fn reduce_to_band(a: &mut faer::Mat<f64>, b: usize, par: Par, progress: &Progress) -> Result<()> {
     let n = a.nrows();
     let mut k = 0;
     while k + b + 1 < n {
@@ -193,6 +194,7 @@ fn reduce_to_band(a: &mut faer::Mat<f64>, b: usize, par: Par) -> Result<()> {
             -1.0,
             par,
         );
+        progress.inc(b as u64);
         k += b;
     }
     Ok(())
@@ -266,7 +268,11 @@ impl Band {
 
 /// Reduces the band (half-width `b`) to tridiagonal form by bulge chasing;
 /// returns the diagonal and the off-diagonal.
-fn band_to_tridiagonal(band: &mut Band, b: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+fn band_to_tridiagonal(
+    band: &mut Band,
+    b: usize,
+    progress: &Progress,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let n = band.n;
     let mut v = Vec::with_capacity(b);
     let mut v2 = Vec::with_capacity(b);
@@ -275,6 +281,7 @@ fn band_to_tridiagonal(band: &mut Band, b: usize) -> Result<(Vec<f64>, Vec<f64>)
     for i in 0..n.saturating_sub(2) {
         if i % 64 == 0 {
             crate::progress::check_interrupt("eigs")?;
+            progress.inc(64.min(n - i) as u64);
         }
         // Annihilate column i below its first sub-diagonal entry.
         let len = b.min(n - 1 - i);
@@ -354,6 +361,9 @@ pub fn tridiagonal_eigenvalues(mut d: Vec<f64>, e: &[f64]) -> Result<Vec<f64>> {
     e.iter_mut().for_each(|x| *x /= tnorm);
     let tiny = 0.1 * f64::EPSILON;
     for l in 0..n {
+        if l % 256 == 0 {
+            crate::progress::check_interrupt("eigs")?;
+        }
         let mut iter = 0;
         loop {
             let mut m = l;
@@ -425,9 +435,14 @@ pub fn band_width(n: usize) -> usize {
 pub fn eigenvalues_two_stage(a: &mut faer::Mat<f64>, b: usize) -> Result<Vec<f64>> {
     let n = a.nrows();
     let b = b.max(1).min(n.saturating_sub(1).max(1));
-    reduce_to_band(a, b, faer::get_global_parallelism())?;
+    // Progress: n units for the band reduction, n for the chase.
+    let progress = Progress::new("eigs", 2 * n as u64);
+    progress.message("band reduction");
+    reduce_to_band(a, b, faer::get_global_parallelism(), &progress)?;
     let mut band = Band::from_dense(a, b);
-    let (d, e) = band_to_tridiagonal(&mut band, b)?;
+    progress.message("bulge chasing");
+    let (d, e) = band_to_tridiagonal(&mut band, b, &progress)?;
+    progress.message("tridiagonal QL");
     tridiagonal_eigenvalues(d, &e)
 }
 
