@@ -85,18 +85,25 @@ fn install_ctrlc() {
     });
 }
 
-fn run_file(file: &std::path::Path, args: &[String]) -> ExitCode {
+/// Reads a script and opens a session for it with Ctrl-C wired to the
+/// interrupt flag; on a read error prints it and gives exit status 2.
+fn open_script(file: &std::path::Path) -> Result<(String, String, Session), ExitCode> {
     let name = file.display().to_string();
-    let code = match std::fs::read_to_string(file) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("hlab: {name}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut session = Session::new(stdout_sink());
-    session.set_args(args);
+    let code = std::fs::read_to_string(file).map_err(|e| {
+        eprintln!("hlab: {name}: {e}");
+        ExitCode::from(2)
+    })?;
+    let session = Session::new(stdout_sink());
     install_ctrlc();
+    Ok((name, code, session))
+}
+
+fn run_file(file: &std::path::Path, args: &[String]) -> ExitCode {
+    let (name, code, mut session) = match open_script(file) {
+        Ok(s) => s,
+        Err(status) => return status,
+    };
+    session.set_args(args);
     match session.eval(&code) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
@@ -107,16 +114,10 @@ fn run_file(file: &std::path::Path, args: &[String]) -> ExitCode {
 }
 
 fn check_file(file: &std::path::Path) -> ExitCode {
-    let name = file.display().to_string();
-    let code = match std::fs::read_to_string(file) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("hlab: {name}: {e}");
-            return ExitCode::from(2);
-        }
+    let (name, code, mut session) = match open_script(file) {
+        Ok(s) => s,
+        Err(status) => return status,
     };
-    let mut session = Session::new(stdout_sink());
-    install_ctrlc();
     let verdict = hlab::course::check(&mut session, &name, &code);
     println!("\n{}", verdict.report);
     if verdict.passed {
