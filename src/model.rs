@@ -631,16 +631,7 @@ impl CurvState {
             let ra = rz[l - 1].broadcast_mul(&fw.dact[l - 1])?;
             rz.push(bmm_right(&ra, &self.net.w[l].t()?)?);
         }
-        let scale = 1.0 / n as f64;
-        let rzl = &rz[nl - 1];
-        let mut rdelta = match &self.prob {
-            Some(prob) => {
-                let pr = rzl.broadcast_mul(prob)?;
-                let s = pr.sum_keepdim(D::Minus1)?;
-                pr.sub(&s.broadcast_mul(prob)?)?.affine(scale, 0.0)?
-            }
-            None => rzl.affine(scale, 0.0)?,
-        };
+        let mut rdelta = self.r_output_error(&rz[nl - 1])?;
         for l in (1..nl).rev() {
             let mut nd = bmm_right(&rdelta, &self.net.w[l])?.broadcast_mul(&fw.dact[l - 1])?;
             if !gauss_newton {
@@ -707,6 +698,21 @@ impl CurvState {
         Ok(())
     }
 
+    /// R of the output error `∂L/∂f` given `R f` (any leading batch
+    /// dimensions): `(1/N) Hℓ R f`, with the softmax cross-entropy Hessian
+    /// `Hℓ r = p ⊙ r − p (pᵀ r)` or the identity for mse.
+    fn r_output_error(&self, rf: &Tensor) -> Result<Tensor> {
+        let scale = 1.0 / self.n as f64;
+        Ok(match &self.prob {
+            Some(prob) => {
+                let pr = rf.broadcast_mul(prob)?;
+                let s = pr.sum_keepdim(D::Minus1)?;
+                pr.sub(&s.broadcast_mul(prob)?)?.affine(scale, 0.0)?
+            }
+            None => rf.affine(scale, 0.0)?,
+        })
+    }
+
     /// The R-operator on a block of directions (rows of `vs`).
     pub(crate) fn apply(&self, vs: &Mat, gauss_newton: bool) -> Result<Mat> {
         let op = if gauss_newton { "gauss_newton" } else { "hvp" };
@@ -766,16 +772,7 @@ impl CurvState {
             rz.push(z);
         }
         // R of the output error.
-        let scale = 1.0 / self.n as f64;
-        let rzl = &rz[nl - 1];
-        let mut rdelta = match &self.prob {
-            Some(prob) => {
-                let pr = rzl.broadcast_mul(prob)?;
-                let s = pr.sum_keepdim(D::Minus1)?;
-                pr.sub(&s.broadcast_mul(prob)?)?.affine(scale, 0.0)?
-            }
-            None => rzl.affine(scale, 0.0)?,
-        };
+        let mut rdelta = self.r_output_error(&rz[nl - 1])?;
         // Backward R-pass.
         let mut out = Mat::zeros(b, p);
         for l in (0..nl).rev() {
