@@ -9,30 +9,19 @@
 use hlab::curvature::hessian::{hessian, hvp, Curvature, ModelCurvature, DEFAULT_MAX_PARAMS};
 use hlab::curvature::lanczos::{lanczos_top, LanczosOpts};
 use hlab::curvature::SymOp;
-use hlab::data::mnist::{load_mnist, MnistOpts};
 use hlab::linalg::sym_eigvals;
-use hlab::model::{Mlp, MlpOpts};
 use hlab::rng::Rng;
 use std::time::Instant;
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
+mod common;
+use common::{median, problem};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     hlab::init_threads();
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let no_eigs = args.iter().any(|a| a == "--no-eigs");
-    let data = load_mnist(&MnistOpts::default())?;
-    let m = Mlp::new(
-        &[784, 10, 10],
-        &MlpOpts {
-            seed: 1,
-            ..MlpOpts::default()
-        },
-    )?;
+    let (data, m) = problem()?;
     let v = Rng::new(2).normals(m.num_params());
     let mut out = vec![0.0; v.len()];
     for _ in 0..5 {

@@ -4,26 +4,15 @@
 //!
 //! Run: `cargo bench --bench grad`
 
-use hlab::data::mnist::{load_mnist, MnistOpts};
 use hlab::data::npy::{write_npy, NpyArray};
-use hlab::model::{Mlp, MlpOpts};
 use std::time::Instant;
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
+mod common;
+use common::{median, problem};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     hlab::init_threads();
-    let data = load_mnist(&MnistOpts::default())?;
-    let m = Mlp::new(
-        &[784, 10, 10],
-        &MlpOpts {
-            seed: 1,
-            ..MlpOpts::default()
-        },
-    )?;
+    let (data, m) = problem()?;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/data");
     std::fs::create_dir_all(&dir)?;
     write_npy(&dir.join("x.npy"), &NpyArray::Matrix(data.x().clone()))?;
