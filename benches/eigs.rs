@@ -8,22 +8,8 @@
 
 use hlab::curvature::lanczos::{lanczos_top, LanczosOpts};
 use hlab::linalg::{sym_eig, sym_eigvals, sym_eigvals_faer};
-use hlab::mat::Mat;
-use hlab::rng::Rng;
+use hlab::mat::random_symmetric;
 use std::time::Instant;
-
-fn random_symmetric(n: usize, seed: u64) -> Mat {
-    let mut r = Rng::new(seed);
-    let mut a = Mat::zeros(n, n);
-    for i in 0..n {
-        for j in i..n {
-            let x = r.normal();
-            a.set(i, j, x);
-            a.set(j, i, x);
-        }
-    }
-    a
-}
 
 /// Best wall-clock seconds of `reps` runs of `f`.
 fn best<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {

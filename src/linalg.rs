@@ -406,19 +406,7 @@ pub(crate) mod testmat {
         a
     }
 
-    /// A seeded random symmetric matrix with N(0, 1) entries.
-    pub fn random_symmetric(n: usize, seed: u64) -> Mat {
-        let mut r = Rng::new(seed);
-        let mut a = Mat::zeros(n, n);
-        for i in 0..n {
-            for j in i..n {
-                let x = r.normal();
-                a.set(i, j, x);
-                a.set(j, i, x);
-            }
-        }
-        a
-    }
+    pub use crate::mat::random_symmetric;
 }
 
 #[cfg(test)]

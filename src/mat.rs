@@ -352,6 +352,21 @@ pub fn check_memory(
     Ok(())
 }
 
+/// A seeded random symmetric `n × n` matrix with N(0, 1) entries (test and
+/// benchmark input with a known distribution).
+pub fn random_symmetric(n: usize, seed: u64) -> Mat {
+    let mut r = crate::rng::Rng::new(seed);
+    let mut a = Mat::zeros(n, n);
+    for i in 0..n {
+        for j in i..n {
+            let x = r.normal();
+            a.set(i, j, x);
+            a.set(j, i, x);
+        }
+    }
+    a
+}
+
 /// Σ aᵢ bᵢ, summed in eight interleaved partial sums (so the compiler
 /// vectorises it; a single running sum is bound by the add latency) that
 /// are combined in a fixed order: the same inputs give the same bits.
