@@ -351,21 +351,17 @@ impl Density {
     /// The quadrature estimate of the `p`-th spectral moment
     /// `(1/n) tr(Aᵖ) ≈ mean over probes of Σⱼ τⱼ θⱼᵖ` (unsmoothed).
     pub fn moment(&self, p: i32) -> f64 {
-        if self.nodes.is_empty() {
-            return f64::NAN;
-        }
-        let s: f64 = self
-            .nodes
-            .iter()
-            .zip(&self.weights)
-            .map(|(th, w)| th.iter().zip(w).map(|(t, w)| w * t.powi(p)).sum::<f64>())
-            .sum();
-        s / self.nodes.len() as f64
+        self.quadrature(|t| t.powi(p))
     }
 
     /// The quadrature estimate of the fraction of eigenvalues `> t`
     /// (unsmoothed: the weight of the nodes above `t`, averaged over probes).
     pub fn mass_above(&self, t: f64) -> f64 {
+        self.quadrature(|x| if x > t { 1.0 } else { 0.0 })
+    }
+
+    /// `(1/n) tr f(A) ≈ mean over probes of Σⱼ τⱼ f(θⱼ)`; NaN without nodes.
+    fn quadrature(&self, f: impl Fn(f64) -> f64) -> f64 {
         if self.nodes.is_empty() {
             return f64::NAN;
         }
@@ -373,13 +369,7 @@ impl Density {
             .nodes
             .iter()
             .zip(&self.weights)
-            .map(|(th, w)| {
-                th.iter()
-                    .zip(w)
-                    .filter(|(t0, _)| **t0 > t)
-                    .map(|(_, w)| w)
-                    .sum::<f64>()
-            })
+            .map(|(th, w)| th.iter().zip(w).map(|(t, w)| w * f(*t)).sum::<f64>())
             .sum();
         s / self.nodes.len() as f64
     }
