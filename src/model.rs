@@ -421,7 +421,7 @@ impl Mlp {
         self.check_activations("predict", x.rows())?;
         let net = Net::new(self, &self.params)?;
         let xt = mat_tensor(x)?;
-        let fw = net.forward(&xt)?;
+        let (fw, _) = net.forward(&xt, None)?;
         tensor_mat(fw.output())
     }
 
@@ -441,7 +441,7 @@ impl Mlp {
         self.check_data(op, data)?;
         let batch = Batch::new(data, self.out_dim())?;
         let net = Net::new(self, &self.params)?;
-        let fw = net.forward(&batch.x)?;
+        let (fw, _) = net.forward(&batch.x, None)?;
         let (loss, _) = self.head(&fw, &batch, false)?;
         let acc = accuracy_of(fw.output(), data)?;
         Ok((loss, acc))
@@ -462,7 +462,7 @@ impl Mlp {
     /// `(loss, ∇L)` at parameters `p` on a prepared batch.
     pub(crate) fn loss_grad_batch(&self, batch: &Batch, p: &[f64]) -> Result<(f64, Vec<f64>)> {
         let net = Net::new(self, p)?;
-        let fw = net.forward(&batch.x)?;
+        let (fw, _) = net.forward(&batch.x, None)?;
         let (loss, delta) = self.head(&fw, batch, true)?;
         let delta = delta.ok_or_else(|| Error::invalid("grad", "internal: no output error"))?;
         let grads = net.backward(&fw, &batch.x, delta)?;
@@ -508,8 +508,19 @@ impl Mlp {
     /// Everything the curvature products at the current parameters share:
     /// the forward pass, the back-propagated errors and the softmax.
     pub(crate) fn curvature_state(&self, batch: &Batch) -> Result<CurvState> {
+        Ok(self.curvature_state_with(batch, None)?.0)
+    }
+
+    /// [`Mlp::curvature_state`], and with `first` (the first layer's weight
+    /// directions as made by [`CurvState::directions`]) also the R-pass's
+    /// first product `X Vᵀ`, taken in the forward pass's sweep over `X`.
+    fn curvature_state_with(
+        &self,
+        batch: &Batch,
+        first: Option<&Tensor>,
+    ) -> Result<(CurvState, Option<Tensor>)> {
         let net = Net::new(self, &self.params)?;
-        let fw = net.forward(&batch.x)?;
+        let (fw, side) = net.forward(&batch.x, first)?;
         let (_, delta) = self.head(&fw, batch, true)?;
         let nl = net.w.len();
         let mut deltas: Vec<Tensor> = Vec::with_capacity(nl);
@@ -542,7 +553,7 @@ impl Mlp {
             LossKind::CrossEntropy => Some(candle_nn::ops::softmax_last_dim(fw.output())?),
             LossKind::Mse => None,
         };
-        Ok(CurvState {
+        let state = CurvState {
             net,
             fw,
             deltas,
@@ -552,7 +563,18 @@ impl Mlp {
             n: batch.n,
             layers: self.layers(),
             p: self.params.len(),
-        })
+        };
+        Ok((state, side))
+    }
+
+    /// One Hessian–vector product from scratch (`v` checked by the caller):
+    /// the forward pass and the R-pass share one sweep over the inputs.
+    pub(crate) fn hvp_once(&self, batch: &Batch, v: &[f64]) -> Result<Vec<f64>> {
+        let vs = Mat::from_vec(1, v.len(), v.to_vec())?;
+        let layers = self.layers();
+        let dirs = directions(&layers, &vs)?;
+        let (state, side) = self.curvature_state_with(batch, Some(&dirs.0[0]))?;
+        Ok(state.apply_dirs(&vs, dirs, side, false)?.into_vec())
     }
 
     /// Products with the exact Hessian (or the Gauss–Newton matrix) of the
@@ -579,6 +601,38 @@ pub struct CurvState {
     n: usize,
     layers: Vec<Layer>,
     p: usize,
+}
+
+/// Directions split per layer: `Vw` as (b·out, in) and `Vb` as (b, 1, out).
+type Directions = (Vec<Tensor>, Vec<Option<Tensor>>);
+
+/// The rows of `vs` (b × P, P checked by the caller) split per layer.
+fn directions(layers: &[Layer], vs: &Mat) -> Result<Directions> {
+    let b = vs.rows();
+    let mut vw = Vec::with_capacity(layers.len());
+    let mut vb = Vec::with_capacity(layers.len());
+    for l in layers {
+        let nw = l.fan_in * l.fan_out;
+        let mut w = Vec::with_capacity(b * nw);
+        let mut bb = Vec::with_capacity(b * l.fan_out);
+        for j in 0..b {
+            let row = vs.row(j);
+            w.extend_from_slice(&row[l.w_off..l.w_off + nw]);
+            if let Some(o) = l.b_off {
+                bb.extend_from_slice(&row[o..o + l.fan_out]);
+            }
+        }
+        vw.push(Tensor::from_vec(
+            w,
+            (b * l.fan_out, l.fan_in),
+            &Device::Cpu,
+        )?);
+        vb.push(match l.b_off {
+            Some(_) => Some(Tensor::from_vec(bb, (b, 1, l.fan_out), &Device::Cpu)?),
+            None => None,
+        });
+    }
+    Ok((vw, vb))
 }
 
 /// (b, N, h) → (N, b·h), contiguous.
@@ -724,42 +778,36 @@ impl CurvState {
                 format!("length {}", vs.cols()),
             ));
         }
+        let dirs = directions(&self.layers, vs)?;
+        self.apply_dirs(vs, dirs, None, gauss_newton)
+    }
+
+    /// [`CurvState::apply`] on directions already split per layer; `first`
+    /// is `X V₁ᵀ` (N × b·out₁) when the forward pass computed it.
+    fn apply_dirs(
+        &self,
+        vs: &Mat,
+        (vw, vb): Directions,
+        mut first: Option<Tensor>,
+        gauss_newton: bool,
+    ) -> Result<Mat> {
+        let p = self.p;
         let b = vs.rows();
         let layers = &self.layers;
         let nl = layers.len();
         let fw = &self.fw;
         let net = &self.net;
-        // Directions per layer: Vw as (b·out, in), Vb as (b, 1, out).
-        let mut vw = Vec::with_capacity(nl);
-        let mut vb = Vec::with_capacity(nl);
-        for l in layers {
-            let nw = l.fan_in * l.fan_out;
-            let mut w = Vec::with_capacity(b * nw);
-            let mut bb = Vec::with_capacity(b * l.fan_out);
-            for j in 0..b {
-                let row = vs.row(j);
-                w.extend_from_slice(&row[l.w_off..l.w_off + nw]);
-                if let Some(o) = l.b_off {
-                    bb.extend_from_slice(&row[o..o + l.fan_out]);
-                }
-            }
-            vw.push(Tensor::from_vec(
-                w,
-                (b * l.fan_out, l.fan_in),
-                &Device::Cpu,
-            )?);
-            vb.push(match l.b_off {
-                Some(_) => Some(Tensor::from_vec(bb, (b, 1, l.fan_out), &Device::Cpu)?),
-                None => None,
-            });
-        }
         // Forward R-pass: Rz[l] (b, N, out_l), Ra[l] for hidden layers.
         let mut rz: Vec<Tensor> = Vec::with_capacity(nl);
         let mut ra: Vec<Tensor> = Vec::with_capacity(nl);
         for l in 0..nl {
             let a_prev = if l == 0 { &self.x } else { &fw.a[l - 1] };
             // a_{l−1} V_lᵀ as one (N, in)·(in, b·out) product.
-            let mut z = nbh_to_bnh(&a_prev.matmul(&vw[l].t()?)?, b)?;
+            let prod = match first.take() {
+                Some(t) if l == 0 => t,
+                _ => a_prev.matmul(&vw[l].t()?)?,
+            };
+            let mut z = nbh_to_bnh(&prod, b)?;
             if l > 0 {
                 z = z.add(&bmm_right(&ra[l - 1], &net.w[l].t()?)?)?;
             }
@@ -948,14 +996,26 @@ impl Net {
         Ok(Net { w, b, act: m.act })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Forward> {
+    /// The forward pass. With `extra` (r × in), the first layer's product
+    /// is `x [W₁; extra]ᵀ` in one pass over `x`, and `x extraᵀ` (N × r) is
+    /// returned beside the pass.
+    fn forward(&self, x: &Tensor, extra: Option<&Tensor>) -> Result<(Forward, Option<Tensor>)> {
         let nl = self.w.len();
         let mut a = Vec::with_capacity(nl);
         let mut dact = Vec::with_capacity(nl);
         let mut ddact = Vec::with_capacity(nl);
         let mut h = x.clone();
+        let mut side = None;
         for l in 0..nl {
-            let mut z = h.matmul(&self.w[l].t()?)?;
+            let mut z = match (l, extra) {
+                (0, Some(e)) => {
+                    let out = self.w[0].dim(0)?;
+                    let zz = h.matmul(&Tensor::cat(&[&self.w[0], e], 0)?.t()?)?;
+                    side = Some(zz.narrow(1, out, e.dim(0)?)?.contiguous()?);
+                    zz.narrow(1, 0, out)?.contiguous()?
+                }
+                _ => h.matmul(&self.w[l].t()?)?,
+            };
             if let Some(b) = &self.b[l] {
                 z = z.broadcast_add(b)?;
             }
@@ -969,7 +1029,7 @@ impl Net {
             }
             a.push(h.clone());
         }
-        Ok(Forward { a, dact, ddact })
+        Ok((Forward { a, dact, ddact }, side))
     }
 
     /// Gradients `(gW_l, gb_l)` for every layer from the output error δ_L.
@@ -1233,6 +1293,26 @@ mod tests {
                     m.loss_kind(),
                     g[i]
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn one_shot_hvp_matches_the_reused_operator() {
+        // `hvp_once` takes X V₁ᵀ from the forward pass's stacked product;
+        // it must agree with the operator that recomputes it.
+        let data = toy(13, 4, 3, 4);
+        for m in all_models() {
+            let p = m.num_params();
+            let mut r = Rng::new(8);
+            let v: Vec<f64> = (0..p).map(|_| r.normal()).collect();
+            let batch = Batch::new(&data, m.out_dim()).unwrap();
+            let once = m.hvp_once(&batch, &v).unwrap();
+            let vs = Mat::from_vec(1, p, v.clone()).unwrap();
+            let reused = m.curvature_block(&batch, &vs, false).unwrap();
+            let scale = crate::mat::norm(reused.row(0)).max(1e-300);
+            for (a, b) in once.iter().zip(reused.row(0)) {
+                assert!((a - b).abs() <= 1e-14 * scale, "{a} vs {b}");
             }
         }
     }

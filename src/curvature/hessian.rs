@@ -227,8 +227,14 @@ pub fn symmetrize(a: &mut Mat) {
 }
 
 /// `H v` for the model's loss over `data`.
+/// One product from scratch: the forward pass and the R-pass share their
+/// sweep over the inputs (for many products at the same parameters,
+/// [`ModelCurvature`] keeps the forward pass instead).
 pub fn hvp(model: &Mlp, data: &Dataset, v: &[f64]) -> Result<Vec<f64>> {
-    ModelCurvature::new("hvp", model, data, Curvature::Hessian)?.apply(v)
+    model.check_data("hvp", data)?;
+    model.check_vector("hvp", v)?;
+    let batch = crate::model::Batch::new(data, model.out_dim())?;
+    model.hvp_once(&batch, v)
 }
 
 /// The dense Hessian (P ≤ `max_params`).
