@@ -28,14 +28,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         hvp(&m, &data, &v)?;
     }
     let mut cold = Vec::new();
-    for _ in 0..30 {
+    for _ in 0..200 {
         let s = Instant::now();
         hvp(&m, &data, &v)?;
         cold.push(s.elapsed().as_secs_f64() * 1e3);
     }
     let mut op = ModelCurvature::new("bench", &m, &data, Curvature::Hessian)?;
     let mut warm = Vec::new();
-    for _ in 0..30 {
+    for _ in 0..200 {
         let s = Instant::now();
         SymOp::apply(&mut op, &v, &mut out)?;
         warm.push(s.elapsed().as_secs_f64() * 1e3);
