@@ -242,7 +242,7 @@ pub mod curvature {
 
     /// All eigenvalues of a symmetric Matrix (dense solver: two-stage
     /// reduction to a band and then a tridiagonal for n ≥ 1000, faer's
-    /// one-stage solver below; about 25 s at n = 8,000 on 2 cores).
+    /// one-stage solver below; about 15 s at n = 8,000 on 2 cores).
     ///
     /// `#{ vectors: true }` returns `#{ values: Spectrum, vectors: Matrix }`
     /// with the eigenvectors as columns (faer). `info` records the method
