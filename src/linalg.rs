@@ -127,27 +127,39 @@ fn to_faer_sym(a: &Mat) -> faer::Mat<f64> {
     let mut f = faer::Mat::<f64>::zeros(n, n);
     // Column blocks of the (column-major) result on all cores; inside a
     // block, tile by tile, so that a's rows and columns are read from cache.
-    let mut blocks = Vec::with_capacity(n.div_ceil(SYM_TILE));
-    let mut rest = f.as_mut();
-    let mut c0 = 0;
-    while c0 < n {
-        let w = SYM_TILE.min(n - c0);
-        let (left, right) = rest.split_at_col_mut(w);
-        blocks.push((c0, left));
-        rest = right;
-        c0 += w;
-    }
-    blocks.into_par_iter().for_each(|(c0, mut blk)| {
-        for r0 in (0..n).step_by(SYM_TILE) {
-            let h = SYM_TILE.min(n - r0);
-            for j in 0..blk.ncols() {
-                for i in r0..r0 + h {
-                    blk[(i, j)] = 0.5 * (a.at(i, c0 + j) + a.at(c0 + j, i));
+    column_blocks(f.as_mut(), SYM_TILE)
+        .into_par_iter()
+        .for_each(|(c0, mut blk)| {
+            for r0 in (0..n).step_by(SYM_TILE) {
+                let h = SYM_TILE.min(n - r0);
+                for j in 0..blk.ncols() {
+                    for i in r0..r0 + h {
+                        blk[(i, j)] = 0.5 * (a.at(i, c0 + j) + a.at(c0 + j, i));
+                    }
                 }
             }
-        }
-    });
+        });
     f
+}
+
+/// `a` split into blocks of `w` columns (the last may be narrower), each
+/// with the index of its first column: disjoint views for the threads.
+pub(crate) fn column_blocks(
+    a: faer::MatMut<'_, f64>,
+    w: usize,
+) -> Vec<(usize, faer::MatMut<'_, f64>)> {
+    let n = a.ncols();
+    let mut blocks = Vec::with_capacity(n.div_ceil(w.max(1)));
+    let mut rest = a;
+    let mut c0 = 0;
+    while c0 < n {
+        let wj = w.max(1).min(n - c0);
+        let (left, right) = rest.split_at_col_mut(wj);
+        blocks.push((c0, left));
+        rest = right;
+        c0 += wj;
+    }
+    blocks
 }
 
 /// Tile edge of the symmetrising copy and of the norm/trace pass: two

@@ -512,7 +512,7 @@ impl Mlp {
     }
 
     /// [`Mlp::curvature_state`], and with `first` (the first layer's weight
-    /// directions as made by [`CurvState::directions`]) also the R-pass's
+    /// directions as made by [`directions`]) also the R-pass's
     /// first product `X Vᵀ`, taken in the forward pass's sweep over `X`.
     fn curvature_state_with(
         &self,
@@ -574,7 +574,7 @@ impl Mlp {
         let layers = self.layers();
         let dirs = directions(&layers, &vs)?;
         let (state, side) = self.curvature_state_with(batch, Some(&dirs.0[0]))?;
-        Ok(state.apply_dirs(&vs, dirs, side, false)?.into_vec())
+        Ok(state.apply_dirs(1, dirs, side, false)?.into_vec())
     }
 
     /// Products with the exact Hessian (or the Gauss–Newton matrix) of the
@@ -779,20 +779,19 @@ impl CurvState {
             ));
         }
         let dirs = directions(&self.layers, vs)?;
-        self.apply_dirs(vs, dirs, None, gauss_newton)
+        self.apply_dirs(vs.rows(), dirs, None, gauss_newton)
     }
 
-    /// [`CurvState::apply`] on directions already split per layer; `first`
-    /// is `X V₁ᵀ` (N × b·out₁) when the forward pass computed it.
+    /// [`CurvState::apply`] on `b` directions already split per layer;
+    /// `first` is `X V₁ᵀ` (N × b·out₁) when the forward pass computed it.
     fn apply_dirs(
         &self,
-        vs: &Mat,
+        b: usize,
         (vw, vb): Directions,
         mut first: Option<Tensor>,
         gauss_newton: bool,
     ) -> Result<Mat> {
         let p = self.p;
-        let b = vs.rows();
         let layers = &self.layers;
         let nl = layers.len();
         let fw = &self.fw;

@@ -227,6 +227,7 @@ pub fn symmetrize(a: &mut Mat) {
 }
 
 /// `H v` for the model's loss over `data`.
+///
 /// One product from scratch: the forward pass and the R-pass share their
 /// sweep over the inputs (for many products at the same parameters,
 /// [`ModelCurvature`] keeps the forward pass instead).

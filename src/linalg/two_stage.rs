@@ -136,16 +136,10 @@ fn sweep(
     use rayon::prelude::*;
     let m = s.nrows();
     let r = next.map_or(0, |v| v.ncols());
-    let mut cols = Vec::with_capacity(m.div_ceil(TILE));
-    let mut rest = s;
-    let mut c0 = 0;
-    while c0 < m {
-        let wj = TILE.min(m - c0);
-        let (left, right) = rest.split_at_col_mut(wj);
-        cols.push((c0, left.subrows_mut(c0, m - c0)));
-        rest = right;
-        c0 += wj;
-    }
+    // Block column J from its diagonal tile down.
+    let cols = super::column_blocks(s, TILE)
+        .into_iter()
+        .map(|(c0, blk)| (c0, blk.subrows_mut(c0, m - c0)));
     let work = |mut x: Mat<f64>, (c0, mut blk): (usize, MatMut<'_, f64>)| {
         let wj = blk.ncols();
         let mut i0 = c0;
@@ -223,7 +217,7 @@ fn sweep(
     // (sequential runs use the same parts).
     let mut parts: Vec<Vec<(usize, MatMut<'_, f64>)>> =
         (0..SWEEP_PARTS).map(|_| Vec::new()).collect();
-    for (j, c) in cols.into_iter().enumerate() {
+    for (j, c) in cols.enumerate() {
         parts[j % SWEEP_PARTS].push(c);
     }
     let part = |part: Vec<(usize, MatMut<'_, f64>)>| part.into_iter().fold(Mat::zeros(m, r), work);
