@@ -235,6 +235,13 @@ fn sweep(
 /// accumulator): enough for the cores of a workstation.
 const SWEEP_PARTS: usize = 8;
 
+/// `a b` as a new matrix.
+fn product(a: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+    let mut c = Mat::<f64>::zeros(a.nrows(), b.ncols());
+    matmul(c.as_mut(), Accum::Replace, a, b, 1.0, par);
+    c
+}
+
 /// Reduces the symmetric `a` (its lower triangle) in place to a lower band
 /// of half-width `b`. Only the lower triangle is read and written: on
 /// return `a[i][j]` for `j ≤ i ≤ j + b` holds the band and the rest of the
@@ -263,31 +270,11 @@ fn reduce_to_band(a: &mut Mat<f64>, b: usize, par: Par, progress: &Progress) -> 
         let r0 = k + b;
         let m = n - r0;
         let r = v.ncols();
-        let mut wm = Mat::<f64>::zeros(m, r);
-        matmul(
-            wm.as_mut(),
-            Accum::Replace,
-            x.as_ref(),
-            t.as_ref(),
-            1.0,
-            par,
-        );
-        let mut vtw = Mat::<f64>::zeros(r, r);
-        matmul(
-            vtw.as_mut(),
-            Accum::Replace,
-            v.as_ref().transpose(),
-            wm.as_ref(),
-            1.0,
-            par,
-        );
-        let mut z = Mat::<f64>::zeros(r, r);
-        matmul(
-            z.as_mut(),
-            Accum::Replace,
+        // W = X T, Z = Tᵀ (Vᵀ W).
+        let mut wm = product(x.as_ref(), t.as_ref(), par);
+        let z = product(
             t.as_ref().transpose(),
-            vtw.as_ref(),
-            1.0,
+            product(v.as_ref().transpose(), wm.as_ref(), par).as_ref(),
             par,
         );
         // Y = W − ½ V Z (in place of W); vy = [V Y], yv = [Y V] so that
