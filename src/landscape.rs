@@ -6,7 +6,7 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::Mlp;
+use crate::model::Network;
 use crate::progress::{check_interrupt, Progress};
 
 /// Where to evaluate along the line.
@@ -72,7 +72,7 @@ impl Curve {
 
 /// Evaluates the model of `template`'s architecture at `(1 − t)·a + t·b`.
 pub fn interpolate(
-    template: &Mlp,
+    template: &Network,
     a: &[f64],
     b: &[f64],
     data: &Dataset,
@@ -145,7 +145,7 @@ mod tests {
         let mut r = crate::rng::Rng::new(1);
         let x = Mat::from_fn(20, 3, |_, _| r.normal());
         let d = Dataset::classification(x, (0..20).map(|i| i % 2).collect()).unwrap();
-        let a = Mlp::new(
+        let a = Network::mlp(
             &[3, 4, 2],
             &MlpOpts {
                 seed: 1,
@@ -153,7 +153,7 @@ mod tests {
             },
         )
         .unwrap();
-        let b = Mlp::new(
+        let b = Network::mlp(
             &[3, 4, 2],
             &MlpOpts {
                 seed: 2,

@@ -11,7 +11,7 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::{Batch, Mlp};
+use crate::model::{Batch, Network};
 use crate::progress::{check_interrupt, Progress};
 use crate::rng::Rng;
 use candle_core::{Device, Tensor};
@@ -95,7 +95,7 @@ pub struct History {
 /// Trains `m` in place on `data` and returns what was recorded.
 ///
 /// On an interrupt or a divergence, `m` keeps the last finite parameters.
-pub fn train(m: &mut Mlp, data: &Dataset, o: &TrainOpts) -> Result<History> {
+pub fn train(m: &mut Network, data: &Dataset, o: &TrainOpts) -> Result<History> {
     m.check_data("train", data)?;
     if let Some(t) = &o.test {
         m.check_data("train", t).map_err(|e| match e {
@@ -137,10 +137,9 @@ pub fn train(m: &mut Mlp, data: &Dataset, o: &TrainOpts) -> Result<History> {
         None => (total / 100).max(1),
     };
     let start = Instant::now();
-    let k = m.out_dim();
-    let full = Batch::new(data, k)?;
+    let full = m.batch("train", data)?;
     let test = match &o.test {
-        Some(t) => Some((t, Batch::new(t, k)?)),
+        Some(t) => Some((t, m.batch("train", t)?)),
         None => None,
     };
     let mut hist = History {
@@ -318,8 +317,8 @@ mod tests {
         Dataset::new(x, Targets::Labels { y, classes: 2 }).unwrap()
     }
 
-    fn net(seed: u64) -> Mlp {
-        Mlp::new(
+    fn net(seed: u64) -> Network {
+        Network::mlp(
             &[2, 8, 2],
             &MlpOpts {
                 act: Act::Tanh,
@@ -375,7 +374,7 @@ mod tests {
         assert!(h.steps < 100_000);
         assert!(*h.grad_norm.last().unwrap() < 1e-2);
 
-        let mut m = Mlp::new(
+        let mut m = Network::mlp(
             &[2, 8, 2],
             &MlpOpts {
                 act: Act::Linear,

@@ -4,7 +4,7 @@
 //! panic guard, interrupts, size guards that answer at once, and atomic saves.
 
 use hlab::data::npy::{npy_bytes, NpyArray};
-use hlab::model::{Mlp, MlpOpts};
+use hlab::model::{MlpOpts, Network};
 use hlab::session::{ErrorKind, ScriptError, Session};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -149,7 +149,7 @@ fn write_fixtures(t: &Scratch) {
     std::fs::create_dir_all(t.path("idx_empty")).unwrap();
 
     // .safetensors for a [3, 4, 2] model.
-    let model = Mlp::new(&[3, 4, 2], &MlpOpts::default()).unwrap();
+    let model = Network::mlp(&[3, 4, 2], &MlpOpts::default()).unwrap();
     let st = model.safetensors_bytes();
     t.write("trunc.safetensors", &st[..st.len() - 9]);
     t.write(
@@ -164,9 +164,9 @@ fn write_fixtures(t: &Scratch) {
     let n = st.len();
     nan[n - 8..].copy_from_slice(&f64::NAN.to_le_bytes());
     t.write("nan.safetensors", &nan);
-    let other = Mlp::new(&[3, 5, 2], &MlpOpts::default()).unwrap();
+    let other = Network::mlp(&[3, 5, 2], &MlpOpts::default()).unwrap();
     t.write("wrongshape.safetensors", &other.safetensors_bytes());
-    let nobias = Mlp::new(
+    let nobias = Network::mlp(
         &[3, 4, 2],
         &MlpOpts {
             bias: false,
@@ -297,8 +297,8 @@ fn table(t: &Scratch) -> Vec<(String, Vec<&'static str>)> {
         (format!("load_params(m, \"{}\")", t.s("tiny.safetensors")), &["load_params: ", "tiny.safetensors: corrupt or unsupported file"]),
         (format!("load_params(m, \"{}\")", t.s("hugeheader.safetensors")), &["load_params: ", "hugeheader.safetensors: corrupt or unsupported file"]),
         (format!("load_params(m, \"{}\")", t.s("nan.safetensors")), &["load_params: expected finite values, got NaN"]),
-        (format!("load_params(m, \"{}\")", t.s("wrongshape.safetensors")), &["load_params: expected layers.0.weight of shape [4, 3], got [5, 3]"]),
-        (format!("load_params(m, \"{}\")", t.s("nobias.safetensors")), &["load_params: ", "expected a tensor named layers.0.bias"]),
+        (format!("load_params(m, \"{}\")", t.s("wrongshape.safetensors")), &["load_params: expected 0.weight of shape [4, 3], got [5, 3]"]),
+        (format!("load_params(m, \"{}\")", t.s("nobias.safetensors")), &["load_params: ", "missing tensors 0.bias [4], 2.bias [2]"]),
         (format!("load_params(m, \"{}\")", t.s("short.npy")), &["load_params: expected a vector of length 26", "got length 3"]),
         (format!("load_params(m, \"{}\")", t.s("nan_matrix.npy")), &["load_params: expected a 1-D array of 26 parameters, got a 2×2 matrix"]),
         (format!("save_params(m, \"{}\")", t.s("params.txt")), &["save_params: expected a path ending in .npy or .safetensors"]),
@@ -320,7 +320,7 @@ fn table(t: &Scratch) -> Vec<(String, Vec<&'static str>)> {
         ("gauss_newton(mlp([784, 1000, 10]), load_mnist())".into(), &["gauss_newton: needs 5.1 TB of memory", "use top_eigs"]),
         ("hessian(m, d, #{ max_params: 10 })".into(), &["hessian: needs 5.4 kB of memory for a dense 26×26 matrix", "#{ max_params: 26 }"]),
         ("top_eigs(mlp([3, 3000, 3000, 2]), d, 9000)".into(), &["top_eigs: needs", "TB of memory for a Lanczos basis", "use a smaller k"]),
-        ("loss(mlp([3, 2000000, 2]), make_clusters(#{ n: 100000, k: 2, dim: 3 }))".into(), &["loss: needs 6.4 TB of memory for the activations of 100000 examples", "data.take(n)"]),
+        ("loss(mlp([3, 2000000, 2]), make_clusters(#{ n: 100000, k: 2, dim: 3 }))".into(), &["loss: needs 12.8 TB of memory for the activations of 100000 examples", "data.take(n)"]),
         ("matrix([[1], [2]]).transpose() * eye(1) ".into(), &["matrix * matrix: expected 2 rows in the right factor, got 1×1"]),
         // --- more options and plots ---
         ("train(m, d, #{ test: make_clusters(#{ n: 10, k: 2, dim: 5 }) })".into(), &["train: expected a test set with 3 features (the model's input size), got 5 features"]),
@@ -703,7 +703,7 @@ fn failed_saves_leave_existing_files_intact() {
 #[test]
 fn safetensors_written_by_hand_load_back_and_through_candle() {
     let t = Scratch::new("safetensors");
-    let m = Mlp::new(
+    let m = Network::mlp(
         &[3, 4, 2],
         &MlpOpts {
             seed: 9,
@@ -714,13 +714,32 @@ fn safetensors_written_by_hand_load_back_and_through_candle() {
     let path = t.path("p.safetensors");
     m.save_params(&path).unwrap();
     let map = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap();
-    let w = map["layers.0.weight"].to_vec2::<f64>().unwrap();
+    // PyTorch's state-dict names: nn.Sequential(Linear, ReLU, Linear).
+    let w = map["0.weight"].to_vec2::<f64>().unwrap();
     assert_eq!(w.len(), 4);
     assert_eq!(w[0], m.params()[..3].to_vec());
-    assert_eq!(map["layers.1.bias"].dims(), &[2]);
-    let mut m2 = Mlp::new(&[3, 4, 2], &MlpOpts::default()).unwrap();
+    assert_eq!(map["2.bias"].dims(), &[2]);
+    let mut m2 = Network::mlp(&[3, 4, 2], &MlpOpts::default()).unwrap();
     m2.load_params(&path).unwrap();
     assert_eq!(m2.params(), m.params());
+    // The names hlab's MLPs saved before (layers.{i}.*, counting Linear
+    // layers) still load, to the same flat vector.
+    let bytes = m.safetensors_bytes();
+    let hl = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + hl])
+        .unwrap()
+        .replace("\"0.", "\"layers.0.")
+        .replace("\"2.", "\"layers.1.")
+        .trim_end()
+        .to_string();
+    let header = format!("{header:<w$}", w = header.len().div_ceil(8) * 8);
+    let mut old = (header.len() as u64).to_le_bytes().to_vec();
+    old.extend_from_slice(header.as_bytes());
+    old.extend_from_slice(&bytes[8 + hl..]);
+    let mut m3 = Network::mlp(&[3, 4, 2], &MlpOpts::default()).unwrap();
+    m3.load_safetensors(&old, Path::new("old.safetensors"))
+        .unwrap();
+    assert_eq!(m3.params(), m.params());
     // Loading a bad file leaves the parameters as they were.
     let before = m2.params().to_vec();
     assert!(m2.load_safetensors(b"garbage", Path::new("g")).is_err());
@@ -788,7 +807,7 @@ fn fuzz_seeds_and_mutations_never_panic() {
             }
         }
     }
-    let base = Mlp::new(&[3, 4, 2], &MlpOpts::default()).unwrap();
+    let base = Network::mlp(&[3, 4, 2], &MlpOpts::default()).unwrap();
     let mut loaded = 0;
     for s in seeds("safetensors") {
         let mut m = base.clone();

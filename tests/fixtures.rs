@@ -14,7 +14,7 @@ use hlab::curvature::hessian::{gauss_newton, hessian, hvp};
 use hlab::data::npy::{read_npy, NpyArray};
 use hlab::data::Dataset;
 use hlab::mat::Mat;
-use hlab::model::{Act, Init, LossKind, Mlp, MlpOpts};
+use hlab::model::{Act, Init, LossKind, MlpOpts, Network};
 use std::path::{Path, PathBuf};
 
 fn dir() -> PathBuf {
@@ -37,7 +37,7 @@ fn matrix(p: &Path) -> Mat {
 
 struct Fixture {
     name: String,
-    model: Mlp,
+    model: Network,
     data: Dataset,
     path: PathBuf,
 }
@@ -69,7 +69,7 @@ fn fixtures() -> Vec<Fixture> {
                 init: Init::Uniform,
                 seed: 0,
             };
-            let mut model = Mlp::new(&sizes, &o).unwrap();
+            let mut model = Network::mlp(&sizes, &o).unwrap();
             model.set_params(&vector(&path.join("params.npy"))).unwrap();
             let x = matrix(&path.join("x.npy"));
             let y: Vec<usize> = vector(&path.join("y.npy"))
@@ -141,7 +141,7 @@ fn linear_mse_hessian_has_its_closed_form() {
     let (n, d, k) = (13, 4, 3);
     let x = Mat::from_fn(n, d, |_, _| r.normal());
     let data = Dataset::classification(x.clone(), (0..n).map(|i| i % k).collect()).unwrap();
-    let m = Mlp::new(
+    let m = Network::mlp(
         &[d, k],
         &MlpOpts {
             loss: LossKind::Mse,
@@ -180,7 +180,7 @@ fn logistic_regression_hessian_has_its_closed_form() {
     let (n, d, k) = (19, 3, 4);
     let x = Mat::from_fn(n, d, |_, _| r.normal());
     let data = Dataset::classification(x.clone(), (0..n).map(|i| (i * 7) % k).collect()).unwrap();
-    let m = Mlp::new(
+    let m = Network::mlp(
         &[d, k],
         &MlpOpts {
             seed: 5,

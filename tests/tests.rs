@@ -5,4 +5,5 @@ mod cli;
 mod course;
 mod docs;
 mod fixtures;
+mod layer_fixtures;
 mod repl;

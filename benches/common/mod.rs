@@ -4,12 +4,12 @@
 
 use hlab::data::mnist::{load_mnist, MnistOpts};
 use hlab::data::Dataset;
-use hlab::model::{Mlp, MlpOpts};
+use hlab::model::{MlpOpts, Network};
 
 /// The benchmark's data and model.
-pub fn problem() -> Result<(Dataset, Mlp), Box<dyn std::error::Error>> {
+pub fn problem() -> Result<(Dataset, Network), Box<dyn std::error::Error>> {
     let data = load_mnist(&MnistOpts::default())?;
-    let m = Mlp::new(
+    let m = Network::mlp(
         &[784, 10, 10],
         &MlpOpts {
             seed: 1,

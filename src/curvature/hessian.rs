@@ -1,7 +1,7 @@
 //! Exact curvature of a model's loss: Hessian-vector products, the dense
 //! Hessian H, the Gauss–Newton matrix G and the residual R = H − G.
 //!
-//! Products come from [`Mlp`]'s R-operator (forward-over-reverse,
+//! Products come from [`Network`]'s R-operator (forward-over-reverse,
 //! Pearlmutter 1994), exact to rounding. Dense matrices are assembled from
 //! batched products with blocks of unit directions, so the work is
 //! matmul-bound, and are symmetrised (the asymmetry before that is rounding,
@@ -10,7 +10,7 @@
 use crate::data::Dataset;
 use crate::error::{human_bytes, Error, Result};
 use crate::mat::Mat;
-use crate::model::{Batch, CurvState, Mlp};
+use crate::model::{Batch, CurvState, Network};
 use crate::progress::{check_interrupt, Progress};
 
 /// Which matrix a product or a dense build is of.
@@ -55,8 +55,10 @@ pub const DEFAULT_MAX_PARAMS: usize = 20_000;
 
 /// A model and a data set, ready for many curvature products.
 pub struct ModelCurvature<'a> {
-    model: &'a Mlp,
+    model: &'a Network,
     batch: Batch,
+    /// Directions per batched product (memory-sized for the network).
+    block: usize,
     state: CurvState,
     kind: Curvature,
     products: usize,
@@ -64,13 +66,20 @@ pub struct ModelCurvature<'a> {
 
 impl<'a> ModelCurvature<'a> {
     /// Checks `data` against `model` and prepares the tensors once.
-    pub fn new(op: &'static str, model: &'a Mlp, data: &Dataset, kind: Curvature) -> Result<Self> {
-        model.check_data(op, data)?;
-        let batch = Batch::new(data, model.out_dim())?;
+    pub fn new(
+        op: &'static str,
+        model: &'a Network,
+        data: &Dataset,
+        kind: Curvature,
+    ) -> Result<Self> {
+        let (shape, _) = model.resolve(op, data)?;
+        let batch = model.batch(op, data)?;
         let state = model.curvature_state(&batch)?;
+        let block = model.r_block(data.len(), &shape, block_size(model.num_params()));
         Ok(ModelCurvature {
             model,
             batch,
+            block,
             state,
             kind,
             products: 0,
@@ -88,7 +97,27 @@ impl<'a> ModelCurvature<'a> {
     }
 
     /// Products with every row of `vs` (b × P); row j of the result is `C vⱼ`.
+    /// Rows go through the R-pass in blocks sized for memory.
     pub fn apply_rows(&mut self, vs: &Mat) -> Result<Mat> {
+        let b = vs.rows();
+        if b <= self.block {
+            return self.apply_block_rows(vs);
+        }
+        let p = vs.cols();
+        let mut out = Mat::zeros(b, p);
+        let mut start = 0;
+        while start < b {
+            check_interrupt("hvp")?;
+            let e = (start + self.block).min(b);
+            let part = Mat::from_vec(e - start, p, vs.data()[start * p..e * p].to_vec())?;
+            let r = self.apply_block_rows(&part)?;
+            out.data_mut()[start * p..e * p].copy_from_slice(r.data());
+            start = e;
+        }
+        Ok(out)
+    }
+
+    fn apply_block_rows(&mut self, vs: &Mat) -> Result<Mat> {
         self.products += vs.rows();
         match self.kind {
             Curvature::Hessian => self.state.apply(vs, false),
@@ -112,16 +141,16 @@ impl<'a> ModelCurvature<'a> {
     pub fn dense(&mut self, op: &'static str, max_params: usize) -> Result<Mat> {
         let p = self.dim();
         check_dense_budget(op, p, max_params)?;
-        let block = block_size(p);
+        let block = self.block;
         let mut out = Mat::zeros(p, p);
         let progress = Progress::new(op, p as u64);
         // The first layer's block by weighted Gram products (exact), the
         // other rows by batched products with unit directions.
         let p1 = match self.kind {
             Curvature::Hessian | Curvature::GaussNewton => {
-                self.state
+                let p1 = self
+                    .state
                     .first_layer_block(self.kind == Curvature::GaussNewton, &mut out)?;
-                let p1 = self.state.first_layer_len();
                 check_interrupt(op)?;
                 progress.inc(p1 as u64);
                 p1
@@ -231,21 +260,20 @@ pub fn symmetrize(a: &mut Mat) {
 /// One product from scratch: the forward pass and the R-pass share their
 /// sweep over the inputs (for many products at the same parameters,
 /// [`ModelCurvature`] keeps the forward pass instead).
-pub fn hvp(model: &Mlp, data: &Dataset, v: &[f64]) -> Result<Vec<f64>> {
-    model.check_data("hvp", data)?;
+pub fn hvp(model: &Network, data: &Dataset, v: &[f64]) -> Result<Vec<f64>> {
+    let batch = model.batch("hvp", data)?;
     model.check_vector("hvp", v)?;
-    let batch = crate::model::Batch::new(data, model.out_dim())?;
     model.hvp_once(&batch, v)
 }
 
 /// The dense Hessian (P ≤ `max_params`).
-pub fn hessian(model: &Mlp, data: &Dataset, max_params: usize) -> Result<Mat> {
+pub fn hessian(model: &Network, data: &Dataset, max_params: usize) -> Result<Mat> {
     check_dense_budget("hessian", model.num_params(), max_params)?;
     ModelCurvature::new("hessian", model, data, Curvature::Hessian)?.dense("hessian", max_params)
 }
 
 /// The dense Gauss–Newton matrix (P ≤ `max_params`).
-pub fn gauss_newton(model: &Mlp, data: &Dataset, max_params: usize) -> Result<Mat> {
+pub fn gauss_newton(model: &Network, data: &Dataset, max_params: usize) -> Result<Mat> {
     check_dense_budget("gauss_newton", model.num_params(), max_params)?;
     ModelCurvature::new("gauss_newton", model, data, Curvature::GaussNewton)?
         .dense("gauss_newton", max_params)
@@ -254,7 +282,7 @@ pub fn gauss_newton(model: &Mlp, data: &Dataset, max_params: usize) -> Result<Ma
 /// The largest relative difference, over `directions` random unit
 /// directions, between `H v` and the central difference
 /// `(∇L(w + εv) − ∇L(w − εv)) / 2ε` with ε = 1e-4·max(1, ‖w‖)/√P-ish scaled.
-pub fn check_hessian(model: &Mlp, data: &Dataset, directions: usize, seed: u64) -> Result<f64> {
+pub fn check_hessian(model: &Network, data: &Dataset, directions: usize, seed: u64) -> Result<f64> {
     if directions == 0 {
         return Err(Error::shape(
             "check_hessian",
@@ -328,7 +356,7 @@ mod tests {
             for loss in [LossKind::CrossEntropy, LossKind::Mse] {
                 for bias in [true, false] {
                     for sizes in [vec![5, 3], vec![5, 4, 3], vec![5, 4, 2, 3]] {
-                        let m = Mlp::new(
+                        let m = Network::mlp(
                             &sizes,
                             &MlpOpts {
                                 act,
@@ -363,7 +391,7 @@ mod tests {
 
     #[test]
     fn oversized_dense_is_refused_at_once_with_the_memory_needed() {
-        let m = Mlp::new(&[1000, 100, 10], &MlpOpts::default()).unwrap();
+        let m = Network::mlp(&[1000, 100, 10], &MlpOpts::default()).unwrap();
         let e = hessian(&m, &toy(3, 1000, 3), DEFAULT_MAX_PARAMS)
             .unwrap_err()
             .to_string();

@@ -212,7 +212,11 @@ pub fn load_mnist(o: &MnistOpts) -> Result<Dataset> {
     }
     let y: Vec<usize> = keep.iter().map(|&(_, c)| c).collect();
     let x = Mat::from_vec(keep.len(), pixels, x)?;
-    Dataset::new(x, Targets::Labels { y, classes })
+    Dataset::new(x, Targets::Labels { y, classes })?.with_shape(&[
+        1,
+        images.dims[1],
+        images.dims[2],
+    ])
 }
 
 /// `n` of `pool` ((index, class) pairs), stratified by class, in pool order.

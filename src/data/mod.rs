@@ -49,13 +49,15 @@ pub enum Targets {
 pub struct Dataset {
     x: Mat,
     targets: Targets,
+    /// The shape of one sample (`[c, h, w]`), when it is more than its features.
+    shape: Option<Vec<usize>>,
     /// The inputs as a tensor, made once on first use.
     x_tensor: std::sync::OnceLock<candle_core::Tensor>,
 }
 
 impl PartialEq for Dataset {
     fn eq(&self, other: &Self) -> bool {
-        self.x == other.x && self.targets == other.targets
+        self.x == other.x && self.targets == other.targets && self.shape == other.shape
     }
 }
 
@@ -116,6 +118,7 @@ impl Dataset {
         Dataset {
             x,
             targets,
+            shape: None,
             x_tensor: std::sync::OnceLock::new(),
         }
     }
@@ -202,7 +205,32 @@ impl Dataset {
                 Targets::Values(Mat::from_fn(idx.len(), k, |i, j| ts[i * k + j]))
             }
         };
-        Dataset::raw(x, targets)
+        let mut out = Dataset::raw(x, targets);
+        out.shape = self.shape.clone();
+        out
+    }
+
+    /// The same data with sample shape `shape` (its product must be the
+    /// number of features; `[d]` clears it).
+    pub fn with_shape(mut self, shape: &[usize]) -> Result<Dataset> {
+        let prod = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if shape.is_empty() || shape.contains(&0) || prod != Some(self.dim()) {
+            return Err(Error::shape(
+                "dataset",
+                format!(
+                    "shape: sizes ≥ 1 whose product is {} (the number of features)",
+                    self.dim()
+                ),
+                format!("{shape:?}"),
+            ));
+        }
+        self.shape = (shape.len() > 1).then(|| shape.to_vec());
+        Ok(self)
+    }
+
+    /// The sample shape when it was given (`[1, 28, 28]`), else `None` (a vector of `dim` features).
+    pub fn shape(&self) -> Option<&[usize]> {
+        self.shape.as_deref()
     }
 
     /// Shuffles with `seed` and cuts into a first part of ⌊frac·N⌋ rows and the rest.

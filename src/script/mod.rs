@@ -51,6 +51,7 @@ pub fn build_engine() -> Engine {
         .register_type_with_name::<types::Matrix>("Matrix")
         .register_type_with_name::<types::Data>("Dataset")
         .register_type_with_name::<types::Model>("Model")
+        .register_type_with_name::<types::LayerV>("Layer")
         .register_type_with_name::<types::Hist>("History")
         .register_type_with_name::<types::Plot>("Plot")
         .register_type_with_name::<types::Spec>("Spectrum")
@@ -83,6 +84,7 @@ pub fn show(value: &Dynamic) -> String {
         types::Matrix,
         types::Data,
         types::Model,
+        types::LayerV,
         types::Hist,
         types::Spec,
         types::Dens,

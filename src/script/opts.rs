@@ -35,6 +35,13 @@ pub const OPTION_KEYS: &[(&str, &[&str])] = &[
     ),
     ("load_mnist", &["path", "split", "n", "classes", "seed"]),
     ("mlp", &["act", "loss", "bias", "init", "init_std", "seed"]),
+    ("net", &["input", "loss", "init", "init_std", "seed"]),
+    ("dataset", &["shape"]),
+    ("Linear", &["bias"]),
+    ("Conv2d", &["stride", "padding", "bias"]),
+    ("MaxPool2d", &["stride"]),
+    ("AvgPool2d", &["stride"]),
+    ("GELU", &["approximate"]),
     (
         "train",
         &[

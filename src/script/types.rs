@@ -3,7 +3,7 @@
 
 use crate::data::{Dataset, Targets};
 use crate::mat::Mat;
-use crate::model::Mlp;
+use crate::model::Network;
 use crate::train::History;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -119,6 +119,14 @@ impl fmt::Display for Matrix {
 #[derive(Clone, Debug)]
 pub struct Data(pub Arc<Dataset>);
 
+/// `" (shape [1, 28, 28])"` when the samples have a shape.
+fn shape_note(d: &Dataset) -> String {
+    match d.shape() {
+        Some(s) => format!(" (shape {s:?})"),
+        None => String::new(),
+    }
+}
+
 impl fmt::Display for Data {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.0;
@@ -131,9 +139,10 @@ impl fmt::Display for Data {
                 let shown: Vec<String> = counts.iter().take(12).map(|c| c.to_string()).collect();
                 write!(
                     f,
-                    "Dataset: {} examples × {} features, {} classes (counts {}{})",
+                    "Dataset: {} examples × {} features{}, {} classes (counts {}{})",
                     d.len(),
                     d.dim(),
+                    shape_note(d),
                     classes,
                     shown.join("/"),
                     if counts.len() > 12 { "/…" } else { "" }
@@ -141,31 +150,42 @@ impl fmt::Display for Data {
             }
             Targets::Values(t) => write!(
                 f,
-                "Dataset: {} examples × {} features, {} regression targets",
+                "Dataset: {} examples × {} features{}, {} regression targets",
                 d.len(),
                 d.dim(),
+                shape_note(d),
                 t.cols()
             ),
         }
     }
 }
 
+/// A layer (`Layer` in scripts): a module description for `net`.
+#[derive(Clone, Debug)]
+pub struct LayerV(pub std::sync::Arc<dyn crate::model::Layer>);
+
+impl fmt::Display for LayerV {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.describe())
+    }
+}
+
 /// A model handle (`Model` in scripts): copies of the handle share the
 /// model, as in Python; `clone()` makes an independent copy.
 #[derive(Clone, Debug)]
-pub struct Model(pub Arc<RwLock<Mlp>>);
+pub struct Model(pub Arc<RwLock<Network>>);
 
 impl Model {
     /// Wraps a model.
-    pub fn new(m: Mlp) -> Self {
+    pub fn new(m: Network) -> Self {
         Model(Arc::new(RwLock::new(m)))
     }
     /// Read access.
-    pub fn read(&self) -> RwLockReadGuard<'_, Mlp> {
+    pub fn read(&self) -> RwLockReadGuard<'_, Network> {
         self.0.read().unwrap_or_else(|e| e.into_inner())
     }
     /// Write access.
-    pub fn write(&self) -> RwLockWriteGuard<'_, Mlp> {
+    pub fn write(&self) -> RwLockWriteGuard<'_, Network> {
         self.0.write().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -173,16 +193,57 @@ impl Model {
 impl fmt::Display for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.read();
-        write!(
-            f,
-            "Model: mlp {:?}, {}, {}, {}, {} parameters",
-            m.sizes(),
-            m.act().name(),
-            m.loss_kind().name(),
-            if m.has_bias() { "bias" } else { "no bias" },
-            m.num_params()
-        )
+        write!(f, "Model: {}, {} parameters", m.summary(), m.num_params())?;
+        if m.sizes().is_none() {
+            write!(f, "\n{}", layer_table(&m))?;
+        }
+        Ok(())
     }
+}
+
+/// The layer table of a network, as `torchinfo` prints it: module path,
+/// layer, output shape (when the input shape is known), parameters.
+pub fn layer_table(m: &Network) -> String {
+    let rows = m.table(None);
+    let name =
+        |r: &crate::model::LayerRow| format!("{}{} {}", "  ".repeat(r.depth), r.path, r.describe);
+    let shape = |r: &crate::model::LayerRow| match &r.out_shape {
+        Some(s) => format!("{s:?}"),
+        None => "?".to_string(),
+    };
+    let w1 = rows
+        .iter()
+        .map(|r| name(r).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let w2 = rows
+        .iter()
+        .map(|r| shape(r).len())
+        .max()
+        .unwrap_or(0)
+        .max(12);
+    let mut out = format!(
+        "  {:<w1$}  {:<w2$}  {:>8}",
+        "layer", "output shape", "params"
+    );
+    if let Some(s) = m.input_shape() {
+        out.push_str(&format!(
+            "\n  {:<w1$}  {:<w2$}  {:>8}",
+            "input",
+            format!("{s:?}"),
+            ""
+        ));
+    }
+    for r in &rows {
+        out.push_str(&format!(
+            "\n  {:<w1$}  {:<w2$}  {:>8}",
+            name(r),
+            shape(r),
+            r.params
+        ));
+    }
+    out
 }
 
 /// What training recorded (`History` in scripts).

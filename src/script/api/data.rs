@@ -166,7 +166,7 @@ pub mod data {
     /// let r = dataset(x, matrix([[0.5], [1.5], [2.5]]));
     /// print(r);           // prints Dataset: 3 examples × 2 features, 1 regression targets
     /// ```
-    #[rhai_fn(return_raw)]
+    #[rhai_fn(name = "dataset", return_raw)]
     pub fn dataset(x: Matrix, y: Dynamic) -> RResult<Data> {
         let x = x.0.as_ref().clone();
         if let Some(t) = y.clone().try_cast::<Matrix>() {
@@ -194,6 +194,45 @@ pub mod data {
             labels.push(v as usize);
         }
         Ok(Data(Arc::new(Dataset::classification(x, labels)?)))
+    }
+
+    /// `dataset(x, y)` with options: `shape`, the shape of one sample
+    /// (`[channels, height, width]`, row-major as PyTorch's NCHW; its
+    /// product must be the number of columns of `x`).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let x = matrix([[1, 2, 3, 4], [5, 6, 7, 8]]);
+    /// let d = dataset(x, [0, 1], #{ shape: [1, 2, 2] });
+    /// print(d.shape);   // prints [1, 2, 2]
+    /// ```
+    #[rhai_fn(name = "dataset", return_raw)]
+    pub fn dataset_opts(x: Matrix, y: Dynamic, opts: Map) -> RResult<Data> {
+        let o = Opts::of("dataset", opts)?;
+        let d = dataset(x, y)?;
+        match o.get("shape") {
+            None => Ok(d),
+            Some(s) => {
+                let shape = crate::script::api::net::shape_of("dataset", "shape", s)?;
+                Ok(Data(Arc::new(d.0.as_ref().clone().with_shape(&shape)?)))
+            }
+        }
+    }
+
+    /// The shape of one sample: `[c, h, w]` when given (`load_mnist` gives
+    /// `[1, 28, 28]`), else `[dim]`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(make_clusters(#{ n: 10, dim: 3 }).shape);   // prints [3]
+    /// ```
+    #[rhai_fn(get = "shape", pure)]
+    pub fn shape(d: &mut Data) -> Array {
+        let s = match d.0.shape() {
+            Some(s) => s.to_vec(),
+            None => vec![d.0.dim()],
+        };
+        s.into_iter().map(|v| Dynamic::from_int(v as INT)).collect()
     }
 
     /// A Vector (1-D file) or Matrix (2-D file) from a NumPy `.npy` file.

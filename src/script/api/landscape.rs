@@ -51,11 +51,11 @@ pub mod landscape {
         let (template, pa, pb) = match (a.clone().try_cast::<Model>(), b.clone().try_cast::<Model>()) {
             (Some(ma), Some(mb)) => {
                 let (ga, gb) = (ma.read(), mb.read());
-                if ga.sizes() != gb.sizes() || ga.has_bias() != gb.has_bias() {
+                if !ga.same_architecture(&gb) {
                     return script_err(format!(
-                        "interpolate: expected two models of the same sizes, got {:?} and {:?}",
-                        ga.sizes(),
-                        gb.sizes()
+                        "interpolate: expected two models of the same architecture, got {} and {}",
+                        ga.summary(),
+                        gb.summary()
                     ));
                 }
                 (ga.clone(), ga.params().to_vec(), gb.params().to_vec())

@@ -5,6 +5,7 @@ pub mod curvature;
 pub mod data;
 pub mod landscape;
 pub mod model;
+pub mod net;
 pub mod plot;
 pub mod values;
 
@@ -15,6 +16,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(values::values).into());
     engine.register_global_module(exported_module!(data::data).into());
     engine.register_global_module(exported_module!(model::model).into());
+    engine.register_global_module(exported_module!(net::net).into());
     engine.register_global_module(exported_module!(check::check).into());
     engine.register_global_module(exported_module!(landscape::landscape).into());
     engine.register_global_module(exported_module!(curvature::curvature).into());

@@ -26,7 +26,7 @@ pub fn floats(xs: &[f64]) -> Array {
 #[export_module]
 pub mod model {
     use super::{floats, sizes_of};
-    use crate::model::{Act, Init, LossKind, Mlp, MlpOpts};
+    use crate::model::{Act, Init, LossKind, MlpOpts, Network};
     use crate::script::opts::{script_err, Opts};
     use crate::script::types::{Data, Hist, Matrix, Model, Vector};
     use crate::train::{self, TrainOpts};
@@ -89,7 +89,7 @@ pub mod model {
             init,
             seed: o.seed("seed", 0)?,
         };
-        Ok(Model::new(Mlp::new(&sizes_of(&sizes)?, &mo)?))
+        Ok(Model::new(Network::mlp(&sizes_of(&sizes)?, &mo)?))
     }
 
     /// The number of parameters P.
@@ -98,14 +98,20 @@ pub mod model {
         m.read().num_params() as INT
     }
 
-    /// The layer widths, input first.
+    /// The layer widths, input first, of a model made by `mlp` (`()` for other networks).
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(mlp([4, 3, 2]).sizes);   // prints [4, 3, 2]
+    /// ```
     #[rhai_fn(get = "sizes", pure)]
-    pub fn sizes(m: &mut Model) -> Array {
-        m.read()
-            .sizes()
-            .iter()
-            .map(|&s| Dynamic::from_int(s as INT))
-            .collect()
+    pub fn sizes(m: &mut Model) -> Dynamic {
+        match m.read().sizes() {
+            Some(s) => {
+                Dynamic::from_array(s.iter().map(|&s| Dynamic::from_int(s as INT)).collect())
+            }
+            None => Dynamic::UNIT,
+        }
     }
 
     /// The flat parameter vector (a copy).
@@ -275,7 +281,8 @@ pub mod model {
     }
 
     /// Saves the model's parameters: `.npy` (the flat vector, f64) or
-    /// `.safetensors` (one tensor per layer: `layers.0.weight`, `layers.0.bias`, …).
+    /// `.safetensors` (one tensor per parameter, named and shaped as the
+    /// `state_dict` of the equivalent PyTorch `nn.Sequential`: `0.weight`, `0.bias`, …).
     /// The write is atomic.
     ///
     /// # Example

@@ -1,0 +1,287 @@
+//! [`CurvState`]: the forward and backward passes at fixed parameters,
+//! shared by every curvature product (HVP, Gauss–Newton product, dense
+//! blocks), and the exact Gram route for a leading `Linear` layer.
+
+use crate::error::{Error, Result};
+use crate::mat::Mat;
+use crate::model::layer::RFwd;
+use crate::model::sequential::{Chain, ChainBwd, ChainFwd};
+use crate::model::{Batch, LossKind, Network};
+use candle_core::{DType, Device, Tensor, D};
+
+/// The state shared by curvature products at fixed parameters.
+pub struct CurvState {
+    chain: Chain,
+    w: Vec<Tensor>,
+    fwd: ChainFwd,
+    bwd: ChainBwd,
+    /// Softmax of the outputs (cross-entropy), `(N, k)`.
+    prob: Option<Tensor>,
+    n: usize,
+    p: usize,
+    /// The first layer's fused R-forward (from [`CurvState::new`] with directions).
+    first: std::sync::Mutex<Option<RFwd>>,
+}
+
+impl CurvState {
+    /// The passes at `net`'s parameters on `batch`; with `dirs`, the first
+    /// layer's R-forward along them is fused into the forward pass (used
+    /// once, by the next [`CurvState::apply_dirs`]).
+    pub(crate) fn new(net: &Network, batch: &Batch, dirs: Option<&[Tensor]>) -> Result<CurvState> {
+        let chain = net.chain().clone();
+        let w = net.tensors(net.params())?;
+        let (fwd, first) = match dirs {
+            Some(d) => {
+                let b = d.first().map(|t| t.dim(0)).transpose()?.unwrap_or(1);
+                chain.forward_fused(&w, &batch.x, d, b)?
+            }
+            None => (chain.forward(&w, &batch.x)?, None),
+        };
+        let (_, delta) = net.head(fwd.output(), batch, true)?;
+        let delta = delta.ok_or_else(|| Error::invalid("hvp", "internal: no output error"))?;
+        let bwd = chain.backward(&w, &fwd, delta, false)?;
+        let prob = match net.loss_kind() {
+            LossKind::CrossEntropy => Some(candle_nn::ops::softmax_last_dim(fwd.output())?),
+            LossKind::Mse => None,
+        };
+        Ok(CurvState {
+            chain,
+            w,
+            fwd,
+            bwd,
+            prob,
+            n: batch.n,
+            p: net.num_params(),
+            first: std::sync::Mutex::new(first),
+        })
+    }
+
+    /// R of the output error `∂L/∂f` given `R f` (b·N, k):
+    /// `(1/N) Hℓ R f`, with the softmax cross-entropy Hessian
+    /// `Hℓ r = p ⊙ r − p (pᵀ r)` or the identity for mse.
+    fn r_output_error(&self, rf: &Tensor, b: usize) -> Result<Tensor> {
+        let scale = 1.0 / self.n as f64;
+        Ok(match &self.prob {
+            Some(prob) => {
+                let (n, k) = prob.dims2()?;
+                let rf3 = rf.reshape((b, n, k))?;
+                let pr = rf3.broadcast_mul(prob)?;
+                let s = pr.sum_keepdim(D::Minus1)?;
+                pr.sub(&s.broadcast_mul(prob)?)?
+                    .affine(scale, 0.0)?
+                    .reshape((b * n, k))?
+            }
+            None => rf.affine(scale, 0.0)?,
+        })
+    }
+
+    /// The R-operator on a block of directions (rows of `vs`).
+    pub(crate) fn apply(&self, vs: &Mat, gauss_newton: bool) -> Result<Mat> {
+        let op = if gauss_newton { "gauss_newton" } else { "hvp" };
+        if vs.cols() != self.p {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "directions of length {} (the model's parameter count)",
+                    self.p
+                ),
+                format!("length {}", vs.cols()),
+            ));
+        }
+        let dirs = directions_of(&self.chain, vs)?;
+        self.apply_dirs(vs.rows(), &dirs, gauss_newton)
+    }
+
+    /// [`CurvState::apply`] on `b` directions already split per tensor.
+    pub(crate) fn apply_dirs(&self, b: usize, dirs: &[Tensor], gauss_newton: bool) -> Result<Mat> {
+        let first = self
+            .first
+            .lock()
+            .map(|mut g| g.take())
+            .unwrap_or_else(|e| e.into_inner().take());
+        let rf = self
+            .chain
+            .r_forward(&self.w, &self.fwd, 0, None, Some(dirs), b, first)?;
+        let ry = match rf.rxs.last() {
+            Some(Some(r)) => r.clone(),
+            _ => Tensor::zeros(
+                (b * self.n, self.fwd.output().dim(1)?),
+                DType::F64,
+                &Device::Cpu,
+            )?,
+        };
+        let rdy = self.r_output_error(&ry, b)?;
+        let (_, rgrads) = self.chain.r_backward(
+            &self.w,
+            &self.fwd,
+            &self.bwd,
+            &rf,
+            0,
+            Some(dirs),
+            rdy,
+            b,
+            gauss_newton,
+            false,
+            true,
+        )?;
+        let p = self.p;
+        let mut out = Mat::zeros(b, p);
+        let mut off = 0;
+        for t in rgrads {
+            let cnt = t.elem_count() / b.max(1);
+            let vals = t.flatten_all()?.to_vec1::<f64>()?;
+            for j in 0..b {
+                out.data_mut()[j * p + off..j * p + off + cnt]
+                    .copy_from_slice(&vals[j * cnt..(j + 1) * cnt]);
+            }
+            off += cnt;
+        }
+        if off != p {
+            return Err(Error::invalid(
+                "hvp",
+                format!("internal: the R-pass gave {off} of {p} parameters"),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// `(fan_in, fan_out, bias)` of a leading `Linear` layer, if there is one.
+    fn leading_linear(&self) -> Option<(usize, usize, bool)> {
+        let l0 = self.chain.layers().first()?;
+        if l0.kind() != "Linear" {
+            return None;
+        }
+        let shapes = &self.chain.param_shapes()[self.chain.tensor_range(0)];
+        let w = &shapes.first()?.1;
+        Some((w[1], w[0], shapes.len() == 2))
+    }
+
+    /// Number of parameters of a leading `Linear` layer (they lead the flat
+    /// vector), 0 when the first layer is not `Linear`.
+    pub(crate) fn first_layer_len(&self) -> usize {
+        match self.leading_linear() {
+            Some((d, h, bias)) => d * h + if bias { h } else { 0 },
+            None => 0,
+        }
+    }
+
+    /// The exact block of the Hessian (or Gauss–Newton matrix) for a
+    /// leading `Linear` layer's parameters, without one product per
+    /// parameter; returns its size (0 when the first layer is not `Linear`).
+    ///
+    /// The first layer's outputs are linear in its parameters, so
+    /// `H[(j,i),(j',i')] = Σₙ x_{n,i} x_{n,i'} Kₙ[j,j']` with
+    /// `Kₙ = ∂²L/∂z₁ₙ∂z₁ₙ` (h₁ × h₁ per example; bias columns take x = 1).
+    /// K comes from h₁ R-passes that start at z₁ (through any layers after
+    /// it), and the block from h₁(h₁+1)/2 weighted Gram products XᵀDX. The
+    /// block is written into the top-left corner of `out` (the P × P matrix
+    /// being built), so no second large matrix is allocated.
+    pub(crate) fn first_layer_block(&self, gauss_newton: bool, out: &mut Mat) -> Result<usize> {
+        let Some((d, h1, bias)) = self.leading_linear() else {
+            return Ok(0);
+        };
+        let n = self.n;
+        let op = if gauss_newton {
+            "gauss_newton"
+        } else {
+            "hessian"
+        };
+        // Rz₁ = e_j for every example: (h1·N, h1), direction-major.
+        let eye = Tensor::eye(h1, DType::F64, &Device::Cpu)?.reshape((h1, 1, h1))?;
+        let rz0 = eye
+            .broadcast_as((h1, n, h1))?
+            .contiguous()?
+            .reshape((h1 * n, h1))?;
+        let rf = self
+            .chain
+            .r_forward(&self.w, &self.fwd, 1, Some(rz0), None, h1, None)?;
+        let ry = match rf.rxs.last() {
+            Some(Some(r)) => r.clone(),
+            _ => return Err(Error::invalid(op, "internal: no R-output")),
+        };
+        let rdy = self.r_output_error(&ry, h1)?;
+        let (k, _) = self.chain.r_backward(
+            &self.w,
+            &self.fwd,
+            &self.bwd,
+            &rf,
+            1,
+            None,
+            rdy,
+            h1,
+            gauss_newton,
+            true,
+            false,
+        )?;
+        let k = k.ok_or_else(|| Error::invalid(op, "internal: no R-error at the first layer"))?;
+        // K[j] (N, h1): column j' holds ∂²L/∂z₁[j']∂z₁[j] for every example.
+        let p1 = self.first_layer_len();
+        let ld = out.cols();
+        if out.rows() < p1 || ld < p1 {
+            return Err(Error::shape(
+                op,
+                format!("a matrix of at least {p1}×{p1}"),
+                format!("{}×{}", out.rows(), ld),
+            ));
+        }
+        let x = self.fwd.xs[0].reshape((n, d))?;
+        let xt = x.t()?;
+        let b_off = bias.then_some(h1 * d);
+        for j in 0..h1 {
+            let kj = k.narrow(0, j * n, n)?; // (N, h1)
+            if let Some(bo) = b_off {
+                // Weight–bias and bias–bias entries.
+                let xk = xt.matmul(&kj)?.to_vec2::<f64>()?; // (d, h1)
+                let ks = kj.sum(0)?.to_vec1::<f64>()?;
+                for (i, row) in xk.iter().enumerate() {
+                    for (jp, &v) in row.iter().enumerate() {
+                        out.set(j * d + i, bo + jp, v);
+                        out.set(bo + jp, j * d + i, v);
+                    }
+                }
+                for (jp, &v) in ks.iter().enumerate() {
+                    out.set(bo + j, bo + jp, v);
+                }
+            }
+            for jp in j..h1 {
+                // Each Gram product is O(N d²): check for Ctrl-C between them.
+                crate::progress::check_interrupt(op)?;
+                let kc = kj.narrow(1, jp, 1)?; // (N, 1)
+                let g = xt
+                    .matmul(&x.broadcast_mul(&kc)?)?
+                    .flatten_all()?
+                    .to_vec1::<f64>()?;
+                for i in 0..d {
+                    let r1 = j * d + i;
+                    let row = &g[i * d..(i + 1) * d];
+                    out.data_mut()[r1 * ld + jp * d..r1 * ld + jp * d + d].copy_from_slice(row);
+                    if jp != j {
+                        for (ip, &v) in row.iter().enumerate() {
+                            out.set(jp * d + ip, r1, v);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(p1)
+    }
+}
+
+/// The rows of `vs` (b × P) as direction tensors `(b, *shape)` for `chain`.
+pub(crate) fn directions_of(chain: &Chain, vs: &Mat) -> Result<Vec<Tensor>> {
+    let b = vs.rows();
+    let mut out = Vec::with_capacity(chain.param_shapes().len());
+    let mut off = 0;
+    for (_, shape) in chain.param_shapes() {
+        let n: usize = shape.iter().product();
+        let mut buf = Vec::with_capacity(b * n);
+        for j in 0..b {
+            buf.extend_from_slice(&vs.row(j)[off..off + n]);
+        }
+        let mut dims = vec![b];
+        dims.extend_from_slice(shape);
+        out.push(Tensor::from_vec(buf, dims, &Device::Cpu)?);
+        off += n;
+    }
+    Ok(out)
+}

@@ -1,0 +1,259 @@
+//! `Linear(in, out)`: `y = x Wᵀ + b`, as `torch.nn.Linear`. A sample of
+//! shape `[c, h, w]` is flattened first (its product must be `in`).
+
+use crate::error::Result;
+use crate::model::layer::{nothing, numel, Bwd, Fwd, Layer, RBack, RBwd, RFwd, Saved};
+use crate::model::Init;
+use crate::rng::Rng;
+use candle_core::Tensor;
+
+/// A fully connected layer.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    /// Input features.
+    pub fan_in: usize,
+    /// Output features.
+    pub fan_out: usize,
+    /// Whether it has a bias.
+    pub bias: bool,
+}
+
+/// (b, N, h) → (N, b·h), contiguous.
+fn bnh_to_nbh(t: &Tensor) -> Result<Tensor> {
+    let (b, n, h) = t.dims3()?;
+    Ok(t.transpose(0, 1)?.contiguous()?.reshape((n, b * h))?)
+}
+
+/// (N, b·h) → (b·N, h), direction-major, contiguous.
+fn nbh_to_bn_h(t: &Tensor, b: usize) -> Result<Tensor> {
+    let (n, bh) = t.dims2()?;
+    let h = bh / b;
+    Ok(t.reshape((n, b, h))?
+        .transpose(0, 1)?
+        .contiguous()?
+        .reshape((b * n, h))?)
+}
+
+impl Linear {
+    /// `x` as (rows, in).
+    fn flat(&self, x: &Tensor) -> Result<Tensor> {
+        let rows = x.dim(0)?;
+        Ok(if x.rank() == 2 {
+            x.clone()
+        } else {
+            x.reshape((rows, self.fan_in))?
+        })
+    }
+
+    /// `x Vᵀ (+ vb)` for the b directions `v` as (b·N, out).
+    fn param_r(&self, x2: &Tensor, v: &[Tensor], b: usize) -> Result<Tensor> {
+        let vw = v[0].reshape((b * self.fan_out, self.fan_in))?;
+        let prod = x2.matmul(&vw.t()?)?;
+        self.finish_param_r(prod, v, b)
+    }
+
+    /// (N, b·out) `x Vᵀ` → (b·N, out), plus the bias directions.
+    fn finish_param_r(&self, prod: Tensor, v: &[Tensor], b: usize) -> Result<Tensor> {
+        let n = prod.dim(0)?;
+        let mut z = nbh_to_bn_h(&prod, b)?;
+        if self.bias {
+            let vb = v[1].reshape((b, 1, self.fan_out))?;
+            z = z
+                .reshape((b, n, self.fan_out))?
+                .broadcast_add(&vb)?
+                .reshape((b * n, self.fan_out))?;
+        }
+        Ok(z)
+    }
+
+    fn affine(&self, w: &[Tensor], z: Tensor) -> Result<Tensor> {
+        Ok(if self.bias {
+            z.broadcast_add(&w[1].reshape((1, self.fan_out))?)?
+        } else {
+            z
+        })
+    }
+}
+
+impl Layer for Linear {
+    fn kind(&self) -> &'static str {
+        "Linear"
+    }
+
+    fn describe(&self) -> String {
+        if self.bias {
+            format!("Linear({}, {})", self.fan_in, self.fan_out)
+        } else {
+            format!("Linear({}, {}, bias=False)", self.fan_in, self.fan_out)
+        }
+    }
+
+    fn out_shape(&self, input: &[usize]) -> std::result::Result<Vec<usize>, (String, String)> {
+        if numel(input) != self.fan_in || input.is_empty() {
+            return Err((
+                format!("an input of {} features", self.fan_in),
+                format!("shape {input:?} ({} features)", numel(input)),
+            ));
+        }
+        Ok(vec![self.fan_out])
+    }
+
+    fn params(&self) -> Vec<(String, Vec<usize>)> {
+        let mut p = vec![("weight".to_string(), vec![self.fan_out, self.fan_in])];
+        if self.bias {
+            p.push(("bias".to_string(), vec![self.fan_out]));
+        }
+        p
+    }
+
+    fn init(&self, init: Init, rng: &mut Rng, out: &mut [f64]) {
+        let bound = 1.0 / (self.fan_in as f64).sqrt();
+        for v in out {
+            *v = match init {
+                Init::Uniform => rng.uniform_in(-bound, bound),
+                Init::Normal { std } => std * rng.normal(),
+            };
+        }
+    }
+
+    fn forward(&self, w: &[Tensor], x: &Tensor) -> Result<Fwd> {
+        let z = self.flat(x)?.matmul(&w[0].t()?)?;
+        Ok(Fwd {
+            y: self.affine(w, z)?,
+            saved: nothing(),
+        })
+    }
+
+    fn forward_fused(
+        &self,
+        w: &[Tensor],
+        x: &Tensor,
+        v: &[Tensor],
+        b: usize,
+    ) -> Result<Option<(Fwd, RFwd)>> {
+        let x2 = self.flat(x)?;
+        let vw = v[0].reshape((b * self.fan_out, self.fan_in))?;
+        let zz = x2.matmul(&Tensor::cat(&[&w[0], &vw], 0)?.t()?)?;
+        let z = zz.narrow(1, 0, self.fan_out)?.contiguous()?;
+        let side = zz.narrow(1, self.fan_out, b * self.fan_out)?.contiguous()?;
+        Ok(Some((
+            Fwd {
+                y: self.affine(w, z)?,
+                saved: nothing(),
+            },
+            RFwd {
+                ry: Some(self.finish_param_r(side, v, b)?),
+                saved: nothing(),
+            },
+        )))
+    }
+
+    fn backward(
+        &self,
+        w: &[Tensor],
+        x: &Tensor,
+        _fwd: &Saved,
+        dy: &Tensor,
+        need_dx: bool,
+    ) -> Result<Bwd> {
+        let x2 = self.flat(x)?;
+        let mut grads = vec![dy.t()?.matmul(&x2)?];
+        if self.bias {
+            grads.push(dy.sum(0)?);
+        }
+        let dx = if need_dx {
+            Some(dy.matmul(&w[0])?.reshape(x.shape())?)
+        } else {
+            None
+        };
+        Ok(Bwd {
+            dx,
+            grads,
+            saved: nothing(),
+        })
+    }
+
+    fn r_forward(
+        &self,
+        w: &[Tensor],
+        x: &Tensor,
+        _fwd: &Saved,
+        rx: Option<&Tensor>,
+        v: Option<&[Tensor]>,
+        b: usize,
+    ) -> Result<RFwd> {
+        let from_x = match rx {
+            Some(rx) => {
+                let rows = rx.dim(0)?;
+                Some(rx.reshape((rows, self.fan_in))?.matmul(&w[0].t()?)?)
+            }
+            None => None,
+        };
+        let from_v = match v {
+            Some(v) => Some(self.param_r(&self.flat(x)?, v, b)?),
+            None => None,
+        };
+        let ry = match (from_x, from_v) {
+            (Some(a), Some(c)) => Some(a.add(&c)?),
+            (a, c) => a.or(c),
+        };
+        Ok(RFwd {
+            ry,
+            saved: nothing(),
+        })
+    }
+
+    fn r_backward(&self, a: RBack<'_>) -> Result<RBwd> {
+        let b = a.b;
+        let x2 = self.flat(a.x)?;
+        let n = x2.dim(0)?;
+        let (fi, fo) = (self.fan_in, self.fan_out);
+        let mut rgrads = Vec::new();
+        if a.want_grads {
+            // R(gW) = Rδᵀ x + δᵀ R(x), as (b, out·in).
+            let rdt = a
+                .rdy
+                .reshape((b, n, fo))?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((b * fo, n))?;
+            let mut gw = rdt.matmul(&x2)?;
+            if !a.gauss_newton {
+                if let Some(rx) = a.rx {
+                    let rx3 = rx.reshape((b, n, fi))?;
+                    let t = a.dy.t()?.matmul(&bnh_to_nbh(&rx3)?)?;
+                    let t = t
+                        .reshape((fo, b, fi))?
+                        .transpose(0, 1)?
+                        .contiguous()?
+                        .reshape((b * fo, fi))?;
+                    gw = gw.add(&t)?;
+                }
+            }
+            rgrads.push(gw.reshape((b, fo * fi))?);
+            if self.bias {
+                rgrads.push(a.rdy.reshape((b, n, fo))?.sum(1)?);
+            }
+        }
+        let rdx = if a.need_dx {
+            // R(dx) = Rδ W + δ V.
+            let mut back = a.rdy.matmul(&a.w[0])?;
+            if !a.gauss_newton {
+                if let Some(v) = a.v {
+                    let vv = v[0]
+                        .reshape((b, fo, fi))?
+                        .transpose(0, 1)?
+                        .contiguous()?
+                        .reshape((fo, b * fi))?;
+                    back = back.add(&nbh_to_bn_h(&a.dy.matmul(&vv)?, b)?)?;
+                }
+            }
+            let mut shape = a.x.dims().to_vec();
+            shape[0] = b * n;
+            Some(back.reshape(shape)?)
+        } else {
+            None
+        };
+        Ok(RBwd { rdx, rgrads })
+    }
+}

@@ -1,0 +1,142 @@
+//! Unit tests of the network engine (MLPs; every layer type has its own
+//! tests beside it and in tests/fixtures.rs).
+
+use super::*;
+use crate::data::Targets;
+
+fn toy(n: usize, d: usize, k: usize, seed: u64) -> Dataset {
+    let mut r = Rng::new(seed);
+    let x = Mat::from_fn(n, d, |_, _| r.normal());
+    let y = (0..n).map(|i| i % k).collect();
+    Dataset::new(x, Targets::Labels { y, classes: k }).unwrap()
+}
+
+fn model(sizes: &[usize], act: Act, loss: LossKind, bias: bool) -> Network {
+    let o = MlpOpts {
+        act,
+        loss,
+        bias,
+        init: Init::Normal { std: 0.5 },
+        seed: 3,
+    };
+    Network::mlp(sizes, &o).unwrap()
+}
+
+fn all_models() -> Vec<Network> {
+    let mut out = vec![];
+    for act in [Act::Relu, Act::Tanh, Act::Sigmoid, Act::Linear] {
+        for loss in [LossKind::CrossEntropy, LossKind::Mse] {
+            for bias in [true, false] {
+                out.push(model(&[4, 5, 3, 3], act, loss, bias));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn gradient_matches_central_differences() {
+    let data = toy(13, 4, 3, 1);
+    for m in all_models() {
+        let (l0, g) = m.loss_grad(&data).unwrap();
+        assert!((l0 - m.loss(&data).unwrap()).abs() < 1e-14);
+        let h = 1e-6;
+        for i in 0..m.num_params() {
+            let mut p = m.params().to_vec();
+            p[i] += h;
+            let mut mp = m.clone();
+            mp.set_params(&p).unwrap();
+            let lp = mp.loss(&data).unwrap();
+            p[i] -= 2.0 * h;
+            mp.set_params(&p).unwrap();
+            let lm = mp.loss(&data).unwrap();
+            let fd = (lp - lm) / (2.0 * h);
+            let err = (fd - g[i]).abs() / g[i].abs().max(1e-3);
+            assert!(err < 1e-6, "{} param {i}: fd {fd} vs {}", m.summary(), g[i]);
+        }
+    }
+}
+
+#[test]
+fn one_shot_hvp_matches_the_reused_operator() {
+    // `hvp_once` takes X V₁ᵀ from the forward pass's stacked product;
+    // it must agree with the operator that recomputes it.
+    let data = toy(13, 4, 3, 4);
+    for m in all_models() {
+        let p = m.num_params();
+        let mut r = Rng::new(8);
+        let v: Vec<f64> = (0..p).map(|_| r.normal()).collect();
+        let batch = m.batch("test", &data).unwrap();
+        let once = m.hvp_once(&batch, &v).unwrap();
+        let vs = Mat::from_vec(1, p, v.clone()).unwrap();
+        let reused = m.curvature_block(&batch, &vs, false).unwrap();
+        let scale = crate::mat::norm(reused.row(0)).max(1e-300);
+        for (a, b) in once.iter().zip(reused.row(0)) {
+            assert!((a - b).abs() <= 1e-14 * scale, "{a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn hvp_matches_differences_of_gradients() {
+    let data = toy(11, 4, 3, 2);
+    for m in all_models() {
+        let p = m.num_params();
+        let mut r = Rng::new(5);
+        let vs = Mat::from_fn(3, p, |_, _| r.normal());
+        let batch = m.batch("test", &data).unwrap();
+        let hv = m.curvature_block(&batch, &vs, false).unwrap();
+        for j in 0..3 {
+            let v = vs.row(j);
+            let eps = 1e-5;
+            let plus: Vec<f64> = m.params().iter().zip(v).map(|(a, b)| a + eps * b).collect();
+            let minus: Vec<f64> = m.params().iter().zip(v).map(|(a, b)| a - eps * b).collect();
+            let (_, gp) = m.loss_grad_batch(&batch, &plus).unwrap();
+            let (_, gm) = m.loss_grad_batch(&batch, &minus).unwrap();
+            let fd: Vec<f64> = gp
+                .iter()
+                .zip(&gm)
+                .map(|(a, b)| (a - b) / (2.0 * eps))
+                .collect();
+            let num: f64 = fd
+                .iter()
+                .zip(hv.row(j))
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            let den = crate::mat::norm(&fd).max(1e-8);
+            assert!(num / den < 1e-6, "{}: rel err {}", m.summary(), num / den);
+        }
+    }
+}
+
+#[test]
+fn gauss_newton_product_is_symmetric_psd() {
+    let data = toy(9, 4, 3, 4);
+    for m in all_models() {
+        let p = m.num_params();
+        let batch = m.batch("test", &data).unwrap();
+        let g = m.curvature_block(&batch, &Mat::identity(p), true).unwrap();
+        assert!(g.asymmetry() < 1e-12 * g.max_abs().max(1.0));
+        let mut r = Rng::new(9);
+        for _ in 0..5 {
+            let v: Vec<f64> = (0..p).map(|_| r.normal()).collect();
+            let gv = g.matvec(&v).unwrap();
+            assert!(crate::mat::dot(&v, &gv) >= -1e-12);
+        }
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let m = model(&[4, 5, 3], Act::Relu, LossKind::CrossEntropy, true);
+    let e = m.loss(&toy(5, 3, 3, 1)).unwrap_err().to_string();
+    assert!(e.contains("4 features") && e.contains("got 3"), "{e}");
+    let e = m.loss(&toy(5, 4, 5, 1)).unwrap_err().to_string();
+    assert!(e.contains("labels below 3"), "{e}");
+    assert!(Network::mlp(&[3], &MlpOpts::default()).is_err());
+    assert!(Network::mlp(&[3, 0, 2], &MlpOpts::default()).is_err());
+    assert!(Network::mlp(&[1 << 20, 1 << 20, 2], &MlpOpts::default()).is_err());
+    let mut m2 = m.clone();
+    assert!(m2.set_params(&[1.0, 2.0]).is_err());
+}
