@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::data::Targets;
+use std::sync::Arc;
 
 fn toy(n: usize, d: usize, k: usize, seed: u64) -> Dataset {
     let mut r = Rng::new(seed);
@@ -139,4 +140,131 @@ fn bad_shapes_are_errors() {
     assert!(Network::mlp(&[1 << 20, 1 << 20, 2], &MlpOpts::default()).is_err());
     let mut m2 = m.clone();
     assert!(m2.set_params(&[1.0, 2.0]).is_err());
+}
+
+/// A network of every smooth layer type after a leading `Linear`.
+fn mixed_net(loss: LossKind) -> Network {
+    use crate::model::gelu::GELU;
+    use crate::model::layer_norm::LayerNorm;
+    use crate::model::linear::Linear;
+    use crate::model::pointwise::Pointwise;
+    use crate::model::residual::Residual;
+    use crate::model::softplus::Softplus;
+    let lin = |i, o| {
+        Arc::new(Linear {
+            fan_in: i,
+            fan_out: o,
+            bias: true,
+        }) as Arc<dyn Layer>
+    };
+    let layers: Vec<Arc<dyn Layer>> = vec![
+        lin(4, 5),
+        Arc::new(Residual {
+            body: Chain::new(vec![
+                Arc::new(LayerNorm {
+                    shape: vec![5],
+                    eps: 1e-5,
+                }),
+                lin(5, 5),
+                Arc::new(Pointwise(GELU { tanh: false })),
+            ]),
+        }),
+        Arc::new(Pointwise(Softplus)),
+        lin(5, 3),
+    ];
+    let mut m = Network::new(
+        layers,
+        &NetOpts {
+            loss,
+            init: Init::Normal { std: 0.5 },
+            seed: 7,
+            input: Some(vec![4]),
+        },
+    )
+    .unwrap();
+    // Non-trivial LayerNorm scale and shift.
+    let mut r = Rng::new(11);
+    let p: Vec<f64> = m.params().iter().map(|x| x + 0.2 * r.normal()).collect();
+    m.set_params(&p).unwrap();
+    m
+}
+
+/// The Gram route for a leading `Linear` (weighted XᵀDX products) gives the
+/// same block as the general R-pass with unit directions, for H and G.
+#[test]
+fn first_layer_gram_block_equals_the_general_path() {
+    let data = toy(9, 4, 3, 6);
+    let mut nets = vec![mixed_net(LossKind::CrossEntropy), mixed_net(LossKind::Mse)];
+    nets.push(model(
+        &[4, 5, 3, 3],
+        Act::Tanh,
+        LossKind::CrossEntropy,
+        true,
+    ));
+    nets.push(model(&[4, 5, 3], Act::Sigmoid, LossKind::Mse, false));
+    for m in nets {
+        let batch = m.batch("test", &data).unwrap();
+        let state = m.curvature_state(&batch).unwrap();
+        let p = m.num_params();
+        for gn in [false, true] {
+            let mut dense = Mat::zeros(p, p);
+            let p1 = state.first_layer_block(gn, &mut dense).unwrap();
+            assert!(p1 > 0 && p1 < p);
+            let general = state.apply(&Mat::identity(p).clone(), gn).unwrap();
+            let scale = general.max_abs();
+            for i in 0..p1 {
+                for j in 0..p1 {
+                    let (a, b) = (dense.at(i, j), general.at(i, j));
+                    assert!(
+                        (a - b).abs() <= 1e-13 * scale,
+                        "{} gn={gn} ({i},{j}): {a} vs {b}",
+                        m.summary()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// HVPs of a mixed network (residual, LayerNorm, GELU, Softplus) against
+/// central differences of the gradient, and G symmetric PSD.
+#[test]
+fn mixed_network_hvp_matches_differences_and_g_is_psd() {
+    let data = toy(11, 4, 3, 3);
+    for m in [mixed_net(LossKind::CrossEntropy), mixed_net(LossKind::Mse)] {
+        let p = m.num_params();
+        let batch = m.batch("test", &data).unwrap();
+        let mut r = Rng::new(2);
+        let vs = Mat::from_fn(2, p, |_, _| r.normal());
+        let hv = m.curvature_block(&batch, &vs, false).unwrap();
+        for j in 0..2 {
+            let v = vs.row(j);
+            let eps = 1e-5;
+            let plus: Vec<f64> = m.params().iter().zip(v).map(|(a, b)| a + eps * b).collect();
+            let minus: Vec<f64> = m.params().iter().zip(v).map(|(a, b)| a - eps * b).collect();
+            let (_, gp) = m.loss_grad_batch(&batch, &plus).unwrap();
+            let (_, gm) = m.loss_grad_batch(&batch, &minus).unwrap();
+            let err: f64 = gp
+                .iter()
+                .zip(&gm)
+                .zip(hv.row(j))
+                .map(|((a, b), h)| ((a - b) / (2.0 * eps) - h).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            assert!(
+                err / crate::mat::norm(hv.row(j)) < 1e-6,
+                "{}: {err}",
+                m.summary()
+            );
+        }
+        let g = m.curvature_block(&batch, &Mat::identity(p), true).unwrap();
+        assert!(g.asymmetry() < 1e-12 * g.max_abs());
+        let h = m.curvature_block(&batch, &Mat::identity(p), false).unwrap();
+        assert!(h.asymmetry() < 1e-12 * h.max_abs());
+        let mut r = Rng::new(9);
+        for _ in 0..5 {
+            let v: Vec<f64> = (0..p).map(|_| r.normal()).collect();
+            assert!(crate::mat::dot(&v, &g.matvec(&v).unwrap()) >= -1e-12);
+        }
+    }
 }
