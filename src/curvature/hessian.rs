@@ -144,43 +144,48 @@ impl<'a> ModelCurvature<'a> {
         let block = self.block;
         let mut out = Mat::zeros(p, p);
         let progress = Progress::new(op, p as u64);
-        // The first layer's block by weighted Gram products (exact), the
-        // other rows by batched products with unit directions.
-        let p1 = match self.kind {
-            Curvature::Hessian | Curvature::GaussNewton => {
+        // One Linear layer's diagonal block by weighted Gram products
+        // (exact; the layer with the most parameters), the other rows by
+        // batched products with unit directions.
+        let (o1, p1) = match (self.kind, self.state.gram_layer()) {
+            (Curvature::Hessian | Curvature::GaussNewton, Some(l)) => {
                 let p1 = self
                     .state
-                    .first_layer_block(self.kind == Curvature::GaussNewton, &mut out)?;
+                    .gram_block(l, self.kind == Curvature::GaussNewton, &mut out)?;
                 check_interrupt(op)?;
                 progress.inc(p1 as u64);
-                p1
+                (self.state.layer_span(l).0, p1)
             }
-            Curvature::Residual => 0,
+            _ => (0, 0),
         };
-        let mut start = p1;
-        while start < p {
+        let in_block = |i: usize| (o1..o1 + p1).contains(&i);
+        let rows: Vec<usize> = (0..p).filter(|&i| !in_block(i)).collect();
+        for chunk in rows.chunks(block.max(1)) {
             check_interrupt(op)?;
-            let b = block.min(p - start);
+            let b = chunk.len();
             let mut vs = Mat::zeros(b, p);
-            for j in 0..b {
-                vs.set(j, start + j, 1.0);
+            for (j, &r) in chunk.iter().enumerate() {
+                vs.set(j, r, 1.0);
             }
-            let rows = self.apply_rows(&vs)?;
-            out.data_mut()[start * p..(start + b) * p].copy_from_slice(rows.data());
+            let got = self.apply_rows(&vs)?;
+            for (j, &r) in chunk.iter().enumerate() {
+                out.data_mut()[r * p..(r + 1) * p].copy_from_slice(got.row(j));
+            }
             progress.inc(b as u64);
-            start += b;
         }
-        // The first layer's block is symmetric by construction; its rows
-        // beyond the block are the transposed product rows; only the block of
-        // the other layers carries rounding asymmetry.
+        // The Gram block is symmetric by construction; its rows beyond the
+        // block are the transposed product rows; only the product rows
+        // among themselves carry rounding asymmetry.
         {
             let data = out.data_mut();
-            for j in p1..p {
+            for &j in &rows {
                 check_interrupt(op)?;
-                for i in 0..p1 {
+                for i in o1..o1 + p1 {
                     data[i * p + j] = data[j * p + i];
                 }
-                for i in p1..j {
+            }
+            for (a, &j) in rows.iter().enumerate() {
+                for &i in &rows[..a] {
                     let s = 0.5 * (data[i * p + j] + data[j * p + i]);
                     data[i * p + j] = s;
                     data[j * p + i] = s;

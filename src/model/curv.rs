@@ -145,86 +145,109 @@ impl CurvState {
         Ok(out)
     }
 
-    /// `(fan_in, fan_out, bias)` of a leading `Linear` layer, if there is one.
-    fn leading_linear(&self) -> Option<(usize, usize, bool)> {
-        let l0 = self.chain.layers().first()?;
-        if l0.kind() != "Linear" {
+    /// `(fan_in, fan_out, bias)` of top-level layer `l` when it is `Linear`.
+    fn linear_at(&self, l: usize) -> Option<(usize, usize, bool)> {
+        let layer = self.chain.layers().get(l)?;
+        if layer.kind() != "Linear" {
             return None;
         }
-        let shapes = &self.chain.param_shapes()[self.chain.tensor_range(0)];
+        let shapes = &self.chain.param_shapes()[self.chain.tensor_range(l)];
         let w = &shapes.first()?.1;
         Some((w[1], w[0], shapes.len() == 2))
     }
 
-    /// Number of parameters of a leading `Linear` layer (they lead the flat
-    /// vector), 0 when the first layer is not `Linear`.
-    pub(crate) fn first_layer_len(&self) -> usize {
-        match self.leading_linear() {
-            Some((d, h, bias)) => d * h + if bias { h } else { 0 },
-            None => 0,
-        }
+    /// The top-level `Linear` layer with the most parameters (the one whose
+    /// block the Gram route saves the most products on), if any.
+    pub(crate) fn gram_layer(&self) -> Option<usize> {
+        (0..self.chain.layers().len())
+            .filter(|&l| self.linear_at(l).is_some())
+            .max_by_key(|&l| (self.chain.layer_len(l), std::cmp::Reverse(l)))
     }
 
-    /// The exact block of the Hessian (or Gauss–Newton matrix) for a
-    /// leading `Linear` layer's parameters, without one product per
-    /// parameter; returns its size (0 when the first layer is not `Linear`).
-    ///
-    /// The first layer's outputs are linear in its parameters, so
-    /// `H[(j,i),(j',i')] = Σₙ x_{n,i} x_{n,i'} Kₙ[j,j']` with
-    /// `Kₙ = ∂²L/∂z₁ₙ∂z₁ₙ` (h₁ × h₁ per example; bias columns take x = 1).
-    /// K comes from h₁ R-passes that start at z₁ (through any layers after
-    /// it), and the block from h₁(h₁+1)/2 weighted Gram products XᵀDX. The
-    /// block is written into the top-left corner of `out` (the P × P matrix
-    /// being built), so no second large matrix is allocated.
+    /// Where top-level layer `l`'s parameters sit: `(offset, count)`.
+    pub(crate) fn layer_span(&self, l: usize) -> (usize, usize) {
+        let off = (0..l).map(|i| self.chain.layer_len(i)).sum();
+        (off, self.chain.layer_len(l))
+    }
+
+    /// [`CurvState::gram_block`] for layer 0 when it is `Linear`; its size
+    /// (0 otherwise).
+    #[cfg(test)]
     pub(crate) fn first_layer_block(&self, gauss_newton: bool, out: &mut Mat) -> Result<usize> {
-        let Some((d, h1, bias)) = self.leading_linear() else {
+        if self.linear_at(0).is_none() {
             return Ok(0);
-        };
-        let n = self.n;
+        }
+        self.gram_block(0, gauss_newton, out)
+    }
+
+    /// The exact diagonal block of the Hessian (or Gauss–Newton matrix) for
+    /// the parameters of top-level `Linear` layer `l`, without one product
+    /// per parameter; written in place into `out` (the P × P matrix being
+    /// built, so no second large matrix is allocated); returns its size.
+    ///
+    /// The layer's outputs z are linear in its parameters, so
+    /// `H[(j,i),(j',i')] = Σₙ a_{n,i} a_{n,i'} Kₙ[j,j']` with `a` its input
+    /// and `Kₙ = ∂²L/∂zₙ∂zₙ` (out × out per example; bias columns take
+    /// a = 1). K comes from `out` R-passes that start at z (through every
+    /// layer after it; for the last layer it is the loss's Hessian itself),
+    /// and the block from out(out+1)/2 weighted Gram products AᵀDA.
+    pub(crate) fn gram_block(&self, l: usize, gauss_newton: bool, out: &mut Mat) -> Result<usize> {
         let op = if gauss_newton {
             "gauss_newton"
         } else {
             "hessian"
         };
-        // Rz₁ = e_j for every example: (h1·N, h1), direction-major.
+        let Some((d, h1, bias)) = self.linear_at(l) else {
+            return Err(Error::invalid(
+                op,
+                "internal: the Gram route needs a Linear layer",
+            ));
+        };
+        let n = self.n;
+        let nl = self.chain.layers().len();
+        // Rz = e_j for every example: (h1·N, h1), direction-major.
         let eye = Tensor::eye(h1, DType::F64, &Device::Cpu)?.reshape((h1, 1, h1))?;
         let rz0 = eye
             .broadcast_as((h1, n, h1))?
             .contiguous()?
             .reshape((h1 * n, h1))?;
-        let rf = self
-            .chain
-            .r_forward(&self.w, &self.fwd, 1, Some(rz0), None, h1, None)?;
-        let ry = match rf.rxs.last() {
-            Some(Some(r)) => r.clone(),
-            _ => return Err(Error::invalid(op, "internal: no R-output")),
+        let k = if l + 1 == nl {
+            self.r_output_error(&rz0, h1)?
+        } else {
+            let rf = self
+                .chain
+                .r_forward(&self.w, &self.fwd, l + 1, Some(rz0), None, h1, None)?;
+            let ry = match rf.rxs.last() {
+                Some(Some(r)) => r.clone(),
+                _ => return Err(Error::invalid(op, "internal: no R-output")),
+            };
+            let rdy = self.r_output_error(&ry, h1)?;
+            let (k, _) = self.chain.r_backward(
+                &self.w,
+                &self.fwd,
+                &self.bwd,
+                &rf,
+                l + 1,
+                None,
+                rdy,
+                h1,
+                gauss_newton,
+                true,
+                false,
+            )?;
+            k.ok_or_else(|| Error::invalid(op, "internal: no R-error at the Gram layer"))?
         };
-        let rdy = self.r_output_error(&ry, h1)?;
-        let (k, _) = self.chain.r_backward(
-            &self.w,
-            &self.fwd,
-            &self.bwd,
-            &rf,
-            1,
-            None,
-            rdy,
-            h1,
-            gauss_newton,
-            true,
-            false,
-        )?;
-        let k = k.ok_or_else(|| Error::invalid(op, "internal: no R-error at the first layer"))?;
-        // K[j] (N, h1): column j' holds ∂²L/∂z₁[j']∂z₁[j] for every example.
-        let p1 = self.first_layer_len();
+        // K[j] (N, h1): column j' holds ∂²L/∂z[j']∂z[j] for every example.
+        let (o1, p1) = self.layer_span(l);
         let ld = out.cols();
-        if out.rows() < p1 || ld < p1 {
+        if out.rows() < o1 + p1 || ld < o1 + p1 {
             return Err(Error::shape(
                 op,
-                format!("a matrix of at least {p1}×{p1}"),
+                format!("a matrix of at least {0}×{0}", o1 + p1),
                 format!("{}×{}", out.rows(), ld),
             ));
         }
-        let x = self.fwd.xs[0].reshape((n, d))?;
+        let x = self.fwd.xs[l].reshape((n, d))?;
         let xt = x.t()?;
         let b_off = bias.then_some(h1 * d);
         for j in 0..h1 {
@@ -235,12 +258,12 @@ impl CurvState {
                 let ks = kj.sum(0)?.to_vec1::<f64>()?;
                 for (i, row) in xk.iter().enumerate() {
                     for (jp, &v) in row.iter().enumerate() {
-                        out.set(j * d + i, bo + jp, v);
-                        out.set(bo + jp, j * d + i, v);
+                        out.set(o1 + j * d + i, o1 + bo + jp, v);
+                        out.set(o1 + bo + jp, o1 + j * d + i, v);
                     }
                 }
                 for (jp, &v) in ks.iter().enumerate() {
-                    out.set(bo + j, bo + jp, v);
+                    out.set(o1 + bo + j, o1 + bo + jp, v);
                 }
             }
             for jp in j..h1 {
@@ -252,12 +275,13 @@ impl CurvState {
                     .flatten_all()?
                     .to_vec1::<f64>()?;
                 for i in 0..d {
-                    let r1 = j * d + i;
+                    let r1 = o1 + j * d + i;
                     let row = &g[i * d..(i + 1) * d];
-                    out.data_mut()[r1 * ld + jp * d..r1 * ld + jp * d + d].copy_from_slice(row);
+                    let c0 = o1 + jp * d;
+                    out.data_mut()[r1 * ld + c0..r1 * ld + c0 + d].copy_from_slice(row);
                     if jp != j {
                         for (ip, &v) in row.iter().enumerate() {
-                            out.set(jp * d + ip, r1, v);
+                            out.set(c0 + ip, r1, v);
                         }
                     }
                 }

@@ -189,10 +189,10 @@ fn mixed_net(loss: LossKind) -> Network {
     m
 }
 
-/// The Gram route for a leading `Linear` (weighted XᵀDX products) gives the
+/// The Gram route for any `Linear` layer (weighted AᵀDA products) gives the
 /// same block as the general R-pass with unit directions, for H and G.
 #[test]
-fn first_layer_gram_block_equals_the_general_path() {
+fn gram_blocks_of_every_linear_equal_the_general_path() {
     let data = toy(9, 4, 3, 6);
     let mut nets = vec![mixed_net(LossKind::CrossEntropy), mixed_net(LossKind::Mse)];
     nets.push(model(
@@ -206,18 +206,60 @@ fn first_layer_gram_block_equals_the_general_path() {
         let batch = m.batch("test", &data).unwrap();
         let state = m.curvature_state(&batch).unwrap();
         let p = m.num_params();
+        let linears: Vec<usize> = (0..m.chain().layers().len())
+            .filter(|&l| m.chain().layers()[l].kind() == "Linear")
+            .collect();
+        assert!(linears.len() >= 2);
         for gn in [false, true] {
-            let mut dense = Mat::zeros(p, p);
-            let p1 = state.first_layer_block(gn, &mut dense).unwrap();
-            assert!(p1 > 0 && p1 < p);
-            let general = state.apply(&Mat::identity(p).clone(), gn).unwrap();
+            let general = state.apply(&Mat::identity(p), gn).unwrap();
             let scale = general.max_abs();
-            for i in 0..p1 {
-                for j in 0..p1 {
-                    let (a, b) = (dense.at(i, j), general.at(i, j));
+            for &l in &linears {
+                let mut dense = Mat::zeros(p, p);
+                let p1 = state.gram_block(l, gn, &mut dense).unwrap();
+                let (o1, len) = state.layer_span(l);
+                assert!(p1 == len && p1 > 0 && p1 < p);
+                for i in o1..o1 + p1 {
+                    for j in o1..o1 + p1 {
+                        let (a, b) = (dense.at(i, j), general.at(i, j));
+                        assert!(
+                            (a - b).abs() <= 1e-13 * scale,
+                            "{} layer {l} gn={gn} ({i},{j}): {a} vs {b}",
+                            m.summary()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The dense matrices (built with the Gram route on the largest `Linear`)
+/// equal the R-pass on every unit direction, for H and G.
+#[test]
+fn dense_matrices_equal_products_on_unit_directions() {
+    let data = toy(9, 4, 3, 8);
+    for m in [
+        mixed_net(LossKind::CrossEntropy),
+        model(&[4, 3, 6], Act::Tanh, LossKind::Mse, true),
+    ] {
+        let p = m.num_params();
+        let batch = m.batch("test", &data).unwrap();
+        let state = m.curvature_state(&batch).unwrap();
+        for (gn, kind) in [
+            (false, crate::curvature::hessian::Curvature::Hessian),
+            (true, crate::curvature::hessian::Curvature::GaussNewton),
+        ] {
+            let general = state.apply(&Mat::identity(p), gn).unwrap();
+            let mut op =
+                crate::curvature::hessian::ModelCurvature::new("test", &m, &data, kind).unwrap();
+            let dense = op.dense("test", 10_000).unwrap();
+            let scale = general.max_abs();
+            for i in 0..p {
+                for j in 0..p {
+                    let (a, b) = (dense.at(i, j), 0.5 * (general.at(i, j) + general.at(j, i)));
                     assert!(
                         (a - b).abs() <= 1e-13 * scale,
-                        "{} gn={gn} ({i},{j}): {a} vs {b}",
+                        "{} ({i},{j}): {a} vs {b}",
                         m.summary()
                     );
                 }
