@@ -5,7 +5,7 @@
 //! `Rx` and `R(dy)`, and there is no second-order term.
 
 use crate::error::Result;
-use crate::model::im2col::{batch_geom, pair_str, pool_geom, tensor, with_data, Geom};
+use crate::model::im2col::{batch_geom, check_len, pair_str, pool_geom, tensor, with_data, Geom};
 use crate::model::layer::{nothing, saved, Bwd, Fwd, Layer, RBack, RBwd, RFwd, Saved};
 use candle_core::Tensor;
 use rayon::prelude::*;
@@ -78,18 +78,28 @@ fn spread(src: &[f64], geo: &Geom, rows: usize) -> Vec<f64> {
 }
 
 impl AvgPool2d {
-    /// `t` `(rows, c, h, w)` through `f` per plane, into shape `(rows, c, oh, ow)`.
+    /// `t` `(rows, c, *in_hw)` through `f` per plane, into shape
+    /// `(rows, c, *out_hw)`.
     fn map(
         &self,
         t: &Tensor,
         geo: &Geom,
-        out_hw: [usize; 2],
+        [in_hw, out_hw]: [[usize; 2]; 2],
         f: fn(&[f64], &Geom, usize) -> Vec<f64>,
     ) -> Result<Tensor> {
         let dims = t.dims();
-        let rows = dims[0] * dims[1];
-        let v = with_data(t, |d| f(d, geo, rows))?;
-        tensor(v, &[dims[0], dims[1], out_hw[0], out_hw[1]])
+        let (r, c) = match dims {
+            &[r, c, ..] => (r, c),
+            _ => (0, 0),
+        };
+        let want = if dims.len() == 4 {
+            r * c * in_hw[0] * in_hw[1]
+        } else {
+            usize::MAX
+        };
+        check_len(t, want, KIND, "a tensor")?;
+        let v = with_data(t, |d| f(d, geo, r * c))?;
+        tensor(v, &[r, c, out_hw[0], out_hw[1]])
     }
 }
 
@@ -120,7 +130,7 @@ impl Layer for AvgPool2d {
             pool_geom(self.kernel, self.stride, s)
         })?;
         Ok(Fwd {
-            y: self.map(x, &geo, [geo.ho, geo.wo], pool)?,
+            y: self.map(x, &geo, [[geo.h, geo.w], [geo.ho, geo.wo]], pool)?,
             saved: Box::new(geo),
         })
     }
@@ -135,7 +145,7 @@ impl Layer for AvgPool2d {
     ) -> Result<Bwd> {
         let geo = saved::<Geom>(fwd, KIND)?;
         Ok(Bwd {
-            dx: Some(self.map(dy, geo, [geo.h, geo.w], spread)?),
+            dx: Some(self.map(dy, geo, [[geo.ho, geo.wo], [geo.h, geo.w]], spread)?),
             grads: Vec::new(),
             saved: nothing(),
         })
@@ -153,7 +163,7 @@ impl Layer for AvgPool2d {
         let geo = saved::<Geom>(fwd, KIND)?;
         Ok(RFwd {
             ry: match rx {
-                Some(rx) => Some(self.map(rx, geo, [geo.ho, geo.wo], pool)?),
+                Some(rx) => Some(self.map(rx, geo, [[geo.h, geo.w], [geo.ho, geo.wo]], pool)?),
                 None => None,
             },
             saved: nothing(),
@@ -163,7 +173,7 @@ impl Layer for AvgPool2d {
     fn r_backward(&self, a: RBack<'_>) -> Result<RBwd> {
         let geo = saved::<Geom>(a.fwd, KIND)?;
         Ok(RBwd {
-            rdx: Some(self.map(a.rdy, geo, [geo.h, geo.w], spread)?),
+            rdx: Some(self.map(a.rdy, geo, [[geo.ho, geo.wo], [geo.h, geo.w]], spread)?),
             rgrads: Vec::new(),
         })
     }

@@ -3,26 +3,26 @@
 //!
 //! By im2col ([`super::im2col`]) on blocks of samples: a block's columns
 //! `cols` `(K, c·P)` (`K = in·kh·kw`, `P = Ho·Wo`) are made in cache and
-//! every product is a GEMM with the weight as `(out, K)`:
+//! every product is a GEMM with the weight as `(out, K)`; with `dyᵀ` a
+//! block's output error as `(out, c·P)`:
 //! - `y = W · cols (+ b)`; `gW = Σ dyᵀ · colsᵀ`; `dx = fold(Wᵀ · dyᵀ)`;
 //! - `Ry = W · cols(Rx) + V · cols + vb` (a block of directions of `V` in one GEMM);
 //! - `R(gW) = Σ R(dy)ᵀ · colsᵀ + Σ dyᵀ · cols(Rx)ᵀ`,
 //!   `R(dx) = fold(Wᵀ R(dy)ᵀ + Vᵀ dyᵀ)`, the second terms being the
 //!   second-order ones (dropped for Gauss–Newton).
 //!
-//! Here `dyᵀ` is a block's output error as `(out, c·P)`. Sums over the
-//! batch are added per unit of blocks, then over units in a fixed order.
+//! Weight gradients are summed as `gWᵀ` `(K, out)` (the faster GEMM
+//! orientation), per unit of blocks, then over the units in a fixed order.
 
 use crate::error::Result;
 use crate::model::im2col::{
-    batch_geom, blocking, dir_block, fold_block, from_cm, gemm, mat, mat_mut, split_units,
-    sum_partials, tensor, to_cm, unfold_block, with_data, Geom,
+    batch_geom, blocking, dir_block, fold_block, from_cm, gemm, mat, mat_mut, mat_strided,
+    run_blocks, split_units, tensor, to_cm, transposed, unfold_block, with_data, Block, Geom,
 };
 use crate::model::layer::{nothing, saved, Bwd, Fwd, Layer, RBack, RBwd, RFwd, Saved};
 use crate::model::Init;
 use crate::rng::Rng;
 use candle_core::Tensor;
-use rayon::prelude::*;
 
 /// A 2-D convolution layer (NCHW, zero padding).
 #[derive(Clone, Debug)]
@@ -69,6 +69,10 @@ struct Scratch {
     dyb: Vec<f64>,
     /// The output error in channel-major layout.
     dyo: Vec<f64>,
+    /// `[Wᵀ Vⱼᵀ]`, `(K, 2·out)`.
+    lhs: Vec<f64>,
+    /// `[R(dy)ⱼ; dy]`, `(2·out, c·P)`.
+    st: Vec<f64>,
 }
 
 /// The first `n` values of `v`, grown to at least `n`.
@@ -77,6 +81,182 @@ fn buf(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
         v.resize(n, 0.0);
     }
     &mut v[..n]
+}
+
+/// Sizes of one pass: batch `n`, columns `k × p` per sample, `o` output
+/// channels, `plane` input values per sample.
+#[derive(Clone, Copy)]
+struct Dims {
+    geo: Geom,
+    n: usize,
+    k: usize,
+    p: usize,
+    o: usize,
+    plane: usize,
+}
+
+impl Dims {
+    fn new(geo: Geom, n: usize, o: usize) -> Dims {
+        Dims {
+            geo,
+            n,
+            k: geo.k(),
+            p: geo.p(),
+            o,
+            plane: geo.plane(),
+        }
+    }
+
+    /// Unfolds block `blk` of the `j`-th batch-sized slice of `src` into `dst`.
+    fn unfold(&self, src: &[f64], j: usize, blk: Block, dst: &mut Vec<f64>) -> usize {
+        let (s, c) = (j * self.n + blk.s0, blk.c);
+        let cp = c * self.p;
+        unfold_block(
+            &src[s * self.plane..(s + c) * self.plane],
+            c,
+            &self.geo,
+            buf(dst, self.k * cp),
+        );
+        cp
+    }
+
+    /// For block `blk`, whose columns are in `sc.cx`: `segs[j] = Wⱼ · cols
+    /// (+ bⱼ)` for the `g` weights stacked in `ws` `(g·out, K)` (biases
+    /// `bs` `(g·out)`), as `(c, out, P)` at the block's place, `bj` weights
+    /// per GEMM.
+    #[allow(clippy::too_many_arguments)]
+    fn project(
+        &self,
+        sc: &mut Scratch,
+        ws: &[f64],
+        bs: Option<&[f64]>,
+        g: usize,
+        bj: usize,
+        segs: &mut [&mut [f64]],
+        blk: Block,
+    ) {
+        let Dims { k, p, o, .. } = *self;
+        let (c, cp) = (blk.c, blk.c * p);
+        let out = blk.b0 * o * p..(blk.b0 + c) * o * p;
+        for j0 in (0..g).step_by(bj.max(1)) {
+            let gg = bj.min(g - j0);
+            let ca = buf(&mut sc.ca, gg * o * cp);
+            let wj = mat(&ws[j0 * o * k..(j0 + gg) * o * k], gg * o, k);
+            gemm(
+                mat_mut(ca, gg * o, cp),
+                false,
+                wj,
+                mat(&sc.cx[..k * cp], k, cp),
+            );
+            for (jj, cj) in ca.chunks(o * cp).enumerate() {
+                let j = j0 + jj;
+                let bias = bs.map(|bv| &bv[j * o..(j + 1) * o]);
+                from_cm(cj, c, o, p, bias, &mut segs[j][out.clone()], false);
+            }
+        }
+    }
+
+    /// The output-shaped values of block `blk` of the `j`-th batch-sized
+    /// slice of `src`, channel-major into `dst` `(out, c·P)`.
+    fn outs_cm(&self, src: &[f64], j: usize, blk: Block, dst: &mut [f64]) {
+        let (s, c, op) = (j * self.n + blk.s0, blk.c, self.o * self.p);
+        to_cm(&src[s * op..(s + c) * op], c, self.o, self.p, dst);
+    }
+}
+
+/// What the backward R-pass reads, as slices.
+struct RBackData<'a> {
+    d: Dims,
+    b: usize,
+    /// Directions per GEMM.
+    bj: usize,
+    w: &'a [f64],
+    /// The weight directions when their second-order term `Vᵀ dy` is wanted.
+    v: Option<&'a [f64]>,
+    x: &'a [f64],
+    dy: &'a [f64],
+    rdy: &'a [f64],
+    /// The input direction when its second-order term `dy · cols(Rx)ᵀ` is wanted.
+    rx: Option<&'a [f64]>,
+    want_grads: bool,
+    need_dx: bool,
+}
+
+impl RBackData<'_> {
+    /// One block: adds its `R(gWᵀ)` `(K, b·out)` and `R(gb)` `(b·out)` to
+    /// `part`, folds its `R(dx)` into `segs[j]`.
+    fn block(&self, sc: &mut Scratch, part: &mut [f64], segs: &mut [&mut [f64]], blk: Block) {
+        let Dims { k, o, plane, .. } = self.d;
+        let (b, c) = (self.b, blk.c);
+        let cp = c * self.d.p;
+        if self.rx.is_some() || self.v.is_some() {
+            self.d.outs_cm(self.dy, 0, blk, buf(&mut sc.dyo, o * cp));
+        }
+        if self.want_grads {
+            self.d.unfold(self.x, 0, blk, &mut sc.cx);
+        }
+        let (gw, gb) = part.split_at_mut(if self.want_grads { b * o * k } else { 0 });
+        for j0 in (0..b).step_by(self.bj) {
+            let g = self.bj.min(b - j0);
+            // R(dy) of g directions, channel-major: (g·out, c·P).
+            let dyb = buf(&mut sc.dyb, g * o * cp);
+            for (jj, d) in dyb.chunks_mut(o * cp).enumerate() {
+                self.d.outs_cm(self.rdy, j0 + jj, blk, d);
+            }
+            if self.want_grads {
+                for (s, row) in gb[j0 * o..(j0 + g) * o].iter_mut().zip(dyb.chunks(cp)) {
+                    *s += row.iter().sum::<f64>();
+                }
+                // Columns j0·out.. of gWᵀ += cols · R(dy)ᵀᵀ.
+                let dst = mat_strided(&mut gw[j0 * o..], k, g * o, b * o);
+                let cx = mat(&sc.cx[..k * cp], k, cp);
+                gemm(dst, true, cx, mat(dyb, g * o, cp).transpose());
+            }
+            if self.need_dx {
+                for (jj, d) in dyb.chunks(o * cp).enumerate() {
+                    let j = j0 + jj;
+                    let ca = buf(&mut sc.ca, k * cp);
+                    match self.v {
+                        Some(vd) => {
+                            // [Wᵀ Vⱼᵀ] · [R(dy)ⱼ; dy] as one GEMM.
+                            let vj = &vd[j * o * k..(j + 1) * o * k];
+                            let lhs = buf(&mut sc.lhs, k * 2 * o);
+                            for (r, row) in lhs.chunks_mut(2 * o).enumerate() {
+                                for oo in 0..o {
+                                    row[oo] = self.w[oo * k + r];
+                                    row[o + oo] = vj[oo * k + r];
+                                }
+                            }
+                            let st = buf(&mut sc.st, 2 * o * cp);
+                            st[..o * cp].copy_from_slice(d);
+                            st[o * cp..].copy_from_slice(&sc.dyo[..o * cp]);
+                            gemm(
+                                mat_mut(ca, k, cp),
+                                false,
+                                mat(lhs, k, 2 * o),
+                                mat(st, 2 * o, cp),
+                            );
+                        }
+                        None => {
+                            let wt = mat(self.w, o, k).transpose();
+                            gemm(mat_mut(ca, k, cp), false, wt, mat(d, o, cp));
+                        }
+                    }
+                    let dst = &mut segs[j][blk.b0 * plane..(blk.b0 + c) * plane];
+                    fold_block(ca, c, &self.d.geo, dst);
+                }
+            }
+        }
+        if let (Some(rxd), true) = (self.rx, self.want_grads) {
+            // Columns j·out.. of gWᵀ += cols(Rxⱼ) · dyᵀᵀ.
+            for j in 0..b {
+                self.d.unfold(rxd, j, blk, &mut sc.cr);
+                let dst = mat_strided(&mut gw[j * o..], k, o, b * o);
+                let dyo = mat(&sc.dyo[..o * cp], o, cp);
+                gemm(dst, true, mat(&sc.cr[..k * cp], k, cp), dyo.transpose());
+            }
+        }
+    }
 }
 
 impl Conv2d {
@@ -156,10 +336,7 @@ impl Layer for Conv2d {
 
     fn params(&self) -> Vec<(String, Vec<usize>)> {
         let [kh, kw] = self.kernel;
-        let mut p = vec![(
-            "weight".to_string(),
-            vec![self.out_ch, self.in_ch, kh, kw],
-        )];
+        let mut p = vec![("weight".to_string(), vec![self.out_ch, self.in_ch, kh, kw])];
         if self.bias {
             p.push(("bias".to_string(), vec![self.out_ch]));
         }
@@ -178,7 +355,8 @@ impl Layer for Conv2d {
 
     fn forward(&self, w: &[Tensor], x: &Tensor) -> Result<Fwd> {
         let geo = batch_geom(&self.describe(), x, |s| self.geometry(s))?;
-        let (n, k, p, o, plane) = (x.dim(0)?, geo.k(), geo.p(), self.out_ch, geo.plane());
+        let d = Dims::new(geo, x.dim(0)?, self.out_ch);
+        let (n, k, p, o) = (d.n, d.k, d.p, d.o);
         let (nb, unit) = blocking(n, k * p, 0);
         let wd = values(&w[0])?;
         let bias = match self.bias {
@@ -186,26 +364,67 @@ impl Layer for Conv2d {
             false => None,
         };
         let mut y = vec![0.0; n * o * p];
+        let tasks = split_units(&mut y, 1, n, o * p, unit);
         with_data(x, |xd| {
-            y.par_chunks_mut((unit * o * p).max(1))
-                .enumerate()
-                .for_each_init(Scratch::default, |sc, (u, yc)| {
-                    let (u0, cnt) = (u * unit, yc.len() / (o * p).max(1));
-                    for b0 in (0..cnt).step_by(nb) {
-                        let (c, s0) = (nb.min(cnt - b0), u0 + b0);
-                        let cx = buf(&mut sc.cx, k * c * p);
-                        unfold_block(&xd[s0 * plane..(s0 + c) * plane], c, &geo, cx);
-                        let ca = buf(&mut sc.ca, o * c * p);
-                        gemm(mat_mut(ca, o, c * p), false, mat(&wd, o, k), mat(cx, k, c * p));
-                        let dst = &mut yc[b0 * o * p..(b0 + c) * o * p];
-                        from_cm(ca, c, o, p, bias.as_deref(), dst, false);
-                    }
-                });
+            run_blocks(tasks, n, nb, unit, 0, |sc: &mut Scratch, _, segs, blk| {
+                d.unfold(xd, 0, blk, &mut sc.cx);
+                d.project(sc, &wd, bias.as_deref(), 1, 1, segs, blk);
+            })
         })?;
         Ok(Fwd {
             y: tensor(y, &[n, o, geo.ho, geo.wo])?,
             saved: Box::new(geo),
         })
+    }
+
+    fn forward_fused(
+        &self,
+        w: &[Tensor],
+        x: &Tensor,
+        v: &[Tensor],
+        b: usize,
+    ) -> Result<Option<(Fwd, RFwd)>> {
+        // One unfold of x for y = W · cols + b and Ry = V · cols + vb.
+        let geo = batch_geom(&self.describe(), x, |s| self.geometry(s))?;
+        let d = Dims::new(geo, x.dim(0)?, self.out_ch);
+        let (n, k, p, o) = (d.n, d.k, d.p, d.o);
+        let (nb, unit) = blocking(n, k * p, 0);
+        let mut ws = values(&w[0])?;
+        ws.extend(values(&v[0])?);
+        let bs = match self.bias {
+            true => {
+                let mut bs = values(&w[1])?;
+                bs.extend(values(&v[1])?);
+                Some(bs)
+            }
+            false => None,
+        };
+        let mut y = vec![0.0; n * o * p];
+        let mut ry = vec![0.0; b * n * o * p];
+        let mut tasks = split_units(&mut y, 1, n, o * p, unit);
+        for (t, r) in tasks
+            .iter_mut()
+            .zip(split_units(&mut ry, b, n, o * p, unit))
+        {
+            t.extend(r);
+        }
+        let bj = dir_block(b + 1, o * nb * p);
+        with_data(x, |xd| {
+            run_blocks(tasks, n, nb, unit, 0, |sc: &mut Scratch, _, segs, blk| {
+                d.unfold(xd, 0, blk, &mut sc.cx);
+                d.project(sc, &ws, bs.as_deref(), b + 1, bj, segs, blk);
+            })
+        })?;
+        Ok(Some((
+            Fwd {
+                y: tensor(y, &[n, o, geo.ho, geo.wo])?,
+                saved: Box::new(geo),
+            },
+            RFwd {
+                ry: Some(tensor(ry, &[b * n, o, geo.ho, geo.wo])?),
+                saved: nothing(),
+            },
+        )))
     }
 
     fn backward(
@@ -216,46 +435,45 @@ impl Layer for Conv2d {
         dy: &Tensor,
         need_dx: bool,
     ) -> Result<Bwd> {
-        let geo = *saved::<Geom>(fwd, KIND)?;
-        let (n, k, p, o, plane) = (x.dim(0)?, geo.k(), geo.p(), self.out_ch, geo.plane());
+        let d = Dims::new(*saved::<Geom>(fwd, KIND)?, x.dim(0)?, self.out_ch);
+        let (n, k, p, o, plane) = (d.n, d.k, d.p, d.o, d.plane);
         let plen = o * k + o;
         let (nb, unit) = blocking(n, k * p, plen);
         let wd = values(&w[0])?;
         let mut dx = vec![0.0; if need_dx { n * plane } else { 0 }];
         let tasks = split_units(&mut dx, 1, n, plane, unit);
-        let parts = with_data(x, |xd| {
+        let g = with_data(x, |xd| {
             with_data(dy, |dyd| {
-                tasks
-                    .into_par_iter()
-                    .enumerate()
-                    .map_init(Scratch::default, |sc, (u, mut segs)| {
-                        let mut part = vec![0.0; plen];
-                        let (u0, u1) = (u * unit, ((u + 1) * unit).min(n));
-                        for s0 in (u0..u1).step_by(nb) {
-                            let (c, b0) = (nb.min(u1 - s0), s0 - u0);
-                            let cp = c * p;
-                            let dyb = buf(&mut sc.dyb, o * cp);
-                            to_cm(&dyd[s0 * o * p..(s0 + c) * o * p], c, o, p, dyb);
-                            for (g, row) in part[o * k..].iter_mut().zip(dyb.chunks(cp)) {
-                                *g += row.iter().sum::<f64>();
-                            }
-                            let cx = buf(&mut sc.cx, k * cp);
-                            unfold_block(&xd[s0 * plane..(s0 + c) * plane], c, &geo, cx);
-                            let (gw, _) = part.split_at_mut(o * k);
-                            gemm(mat_mut(gw, o, k), true, mat(dyb, o, cp), mat(cx, k, cp).transpose());
-                            if let Some(dst) = segs.first_mut() {
-                                let ca = buf(&mut sc.ca, k * cp);
-                                gemm(mat_mut(ca, k, cp), false, mat(&wd, o, k).transpose(), mat(dyb, o, cp));
-                                fold_block(ca, c, &geo, &mut dst[b0 * plane..(b0 + c) * plane]);
-                            }
+                run_blocks(
+                    tasks,
+                    n,
+                    nb,
+                    unit,
+                    plen,
+                    |sc: &mut Scratch, part, segs, blk| {
+                        let cp = blk.c * p;
+                        let dyb = buf(&mut sc.dyb, o * cp);
+                        d.outs_cm(dyd, 0, blk, dyb);
+                        let (gwt, gb) = part.split_at_mut(o * k);
+                        for (s, row) in gb.iter_mut().zip(dyb.chunks(cp)) {
+                            *s += row.iter().sum::<f64>();
                         }
-                        part
-                    })
-                    .collect::<Vec<_>>()
+                        // gWᵀ (K, out) += cols · dyᵀᵀ.
+                        d.unfold(xd, 0, blk, &mut sc.cx);
+                        let cx = mat(&sc.cx[..k * cp], k, cp);
+                        gemm(mat_mut(gwt, k, o), true, cx, mat(dyb, o, cp).transpose());
+                        if let Some(dst) = segs.first_mut() {
+                            let ca = buf(&mut sc.ca, k * cp);
+                            let wt = mat(&wd, o, k).transpose();
+                            gemm(mat_mut(ca, k, cp), false, wt, mat(dyb, o, cp));
+                            let dst = &mut dst[blk.b0 * plane..(blk.b0 + blk.c) * plane];
+                            fold_block(ca, blk.c, &d.geo, dst);
+                        }
+                    },
+                )
             })
         })??;
-        let g = sum_partials(parts, plen);
-        let mut grads = vec![tensor(g[..o * k].to_vec(), &[o, k])?];
+        let mut grads = vec![tensor(transposed(&g[..o * k], k, o), &[o, k])?];
         if self.bias {
             grads.push(tensor(g[o * k..].to_vec(), &[o])?);
         }
@@ -286,157 +504,96 @@ impl Layer for Conv2d {
                 saved: nothing(),
             });
         }
-        let geo = *saved::<Geom>(fwd, KIND)?;
-        let (n, k, p, o, plane) = (x.dim(0)?, geo.k(), geo.p(), self.out_ch, geo.plane());
+        let d = Dims::new(*saved::<Geom>(fwd, KIND)?, x.dim(0)?, self.out_ch);
+        let (n, k, p, o) = (d.n, d.k, d.p, d.o);
         let (nb, unit) = blocking(n, k * p, 0);
         let bj = dir_block(b, o * nb * p);
         let wd = values(&w[0])?;
-        let (vd, vb) = match v {
-            Some(v) => (
-                Some(values(&v[0])?),
-                if self.bias { Some(values(&v[1])?) } else { None },
-            ),
-            None => (None, None),
+        let vd = v.map(|v| values(&v[0])).transpose()?;
+        let vb = match (v, self.bias) {
+            (Some(v), true) => Some(values(&v[1])?),
+            _ => None,
         };
         let mut ry = vec![0.0; b * n * o * p];
         let tasks = split_units(&mut ry, b, n, o * p, unit);
         with_data(x, |xd| {
             with_opt(rx, |rxd| {
-                tasks
-                    .into_par_iter()
-                    .enumerate()
-                    .for_each_init(Scratch::default, |sc, (u, mut segs)| {
-                        let (u0, u1) = (u * unit, ((u + 1) * unit).min(n));
-                        for s0 in (u0..u1).step_by(nb) {
-                            let (c, b0) = (nb.min(u1 - s0), s0 - u0);
-                            let cp = c * p;
-                            let out = b0 * o * p..(b0 + c) * o * p;
-                            if let Some(vd) = &vd {
-                                // V · cols(x) for a block of directions at once.
-                                let cx = buf(&mut sc.cx, k * cp);
-                                unfold_block(&xd[s0 * plane..(s0 + c) * plane], c, &geo, cx);
-                                for j0 in (0..b).step_by(bj) {
-                                    let g = bj.min(b - j0);
-                                    let ca = buf(&mut sc.ca, g * o * cp);
-                                    let vj = &vd[j0 * o * k..(j0 + g) * o * k];
-                                    gemm(mat_mut(ca, g * o, cp), false, mat(vj, g * o, k), mat(cx, k, cp));
-                                    for (jj, cj) in ca.chunks(o * cp).enumerate() {
-                                        let j = j0 + jj;
-                                        let bias = vb.as_ref().map(|vb| &vb[j * o..(j + 1) * o]);
-                                        from_cm(cj, c, o, p, bias, &mut segs[j][out.clone()], false);
-                                    }
-                                }
-                            }
-                            if let Some(rxd) = rxd {
-                                for (j, seg) in segs.iter_mut().enumerate() {
-                                    let cr = buf(&mut sc.cr, k * cp);
-                                    let src = &rxd[(j * n + s0) * plane..(j * n + s0 + c) * plane];
-                                    unfold_block(src, c, &geo, cr);
-                                    let ca = buf(&mut sc.ca, o * cp);
-                                    gemm(mat_mut(ca, o, cp), false, mat(&wd, o, k), mat(cr, k, cp));
-                                    from_cm(ca, c, o, p, None, &mut seg[out.clone()], vd.is_some());
-                                }
-                            }
+                run_blocks(tasks, n, nb, unit, 0, |sc: &mut Scratch, _, segs, blk| {
+                    let cp = blk.c * p;
+                    let out = blk.b0 * o * p..(blk.b0 + blk.c) * o * p;
+                    if let Some(vd) = &vd {
+                        // V · cols (+ vb), bj directions per GEMM.
+                        d.unfold(xd, 0, blk, &mut sc.cx);
+                        d.project(sc, vd, vb.as_deref(), b, bj, segs, blk);
+                    }
+                    if let Some(rxd) = rxd {
+                        // W · cols(Rxⱼ), added.
+                        for (j, seg) in segs.iter_mut().enumerate() {
+                            d.unfold(rxd, j, blk, &mut sc.cr);
+                            let ca = buf(&mut sc.ca, o * cp);
+                            let cr = mat(&sc.cr[..k * cp], k, cp);
+                            gemm(mat_mut(ca, o, cp), false, mat(&wd, o, k), cr);
+                            from_cm(ca, blk.c, o, p, None, &mut seg[out.clone()], vd.is_some());
                         }
-                    });
+                    }
+                })
             })
         })??;
         Ok(RFwd {
-            ry: Some(tensor(ry, &[b * n, o, geo.ho, geo.wo])?),
+            ry: Some(tensor(ry, &[b * n, o, d.geo.ho, d.geo.wo])?),
             saved: nothing(),
         })
     }
 
     fn r_backward(&self, a: RBack<'_>) -> Result<RBwd> {
-        let geo = *saved::<Geom>(a.fwd, KIND)?;
-        let b = a.b;
-        let (n, k, p, o, plane) = (a.x.dim(0)?, geo.k(), geo.p(), self.out_ch, geo.plane());
+        let d = Dims::new(*saved::<Geom>(a.fwd, KIND)?, a.x.dim(0)?, self.out_ch);
+        let (b, n, k, p, o, plane) = (a.b, d.n, d.k, d.p, d.o, d.plane);
         let plen = if a.want_grads { b * (o * k + o) } else { 0 };
         let (nb, unit) = blocking(n, k * p, plen);
-        let bj = dir_block(b, o * nb * p);
-        // Which second-order terms there are.
-        let second_x = !a.gauss_newton && a.want_grads && a.rx.is_some();
+        let wd = values(&a.w[0])?;
+        // The weight directions, when their second-order term is wanted.
         let vd = match (a.gauss_newton, a.need_dx, a.v) {
             (false, true, Some(v)) => Some(values(&v[0])?),
             _ => None,
         };
-        let wd = values(&a.w[0])?;
+        let rx = match (a.gauss_newton, a.want_grads) {
+            (false, true) => a.rx,
+            _ => None,
+        };
         let mut rdx = vec![0.0; if a.need_dx { b * n * plane } else { 0 }];
         let tasks = split_units(&mut rdx, b, n, plane, unit);
-        let parts = with_data(a.x, |xd| {
+        let g = with_data(a.x, |xd| {
             with_data(a.dy, |dyd| {
                 with_data(a.rdy, |rdyd| {
-                    with_opt(a.rx, |rxd| {
-                        tasks
-                            .into_par_iter()
-                            .enumerate()
-                            .map_init(Scratch::default, |sc, (u, mut segs)| {
-                                let mut part = vec![0.0; plen];
-                                let (u0, u1) = (u * unit, ((u + 1) * unit).min(n));
-                                for s0 in (u0..u1).step_by(nb) {
-                                    let (c, b0) = (nb.min(u1 - s0), s0 - u0);
-                                    let cp = c * p;
-                                    let ys = |j: usize| (j * n + s0) * o * p..(j * n + s0 + c) * o * p;
-                                    if second_x || vd.is_some() {
-                                        to_cm(&dyd[ys(0)], c, o, p, buf(&mut sc.dyo, o * cp));
-                                    }
-                                    if a.want_grads {
-                                        let cx = buf(&mut sc.cx, k * cp);
-                                        unfold_block(&xd[s0 * plane..(s0 + c) * plane], c, &geo, cx);
-                                    }
-                                    let (gw, gb) = part.split_at_mut(b * o * k);
-                                    for j0 in (0..b).step_by(bj) {
-                                        let g = bj.min(b - j0);
-                                        // R(dy) of the block's directions, channel-major: (g·out, c·P).
-                                        let dyb = buf(&mut sc.dyb, g * o * cp);
-                                        for (jj, d) in dyb.chunks_mut(o * cp).enumerate() {
-                                            to_cm(&rdyd[ys(j0 + jj)], c, o, p, d);
-                                        }
-                                        if a.want_grads {
-                                            for (s, row) in gb[j0 * o..(j0 + g) * o].iter_mut().zip(dyb.chunks(cp)) {
-                                                *s += row.iter().sum::<f64>();
-                                            }
-                                            let gj = &mut gw[j0 * o * k..(j0 + g) * o * k];
-                                            let cx = &sc.cx[..k * cp];
-                                            gemm(mat_mut(gj, g * o, k), true, mat(dyb, g * o, cp), mat(cx, k, cp).transpose());
-                                        }
-                                        if a.need_dx {
-                                            for (jj, d) in dyb.chunks(o * cp).enumerate() {
-                                                let j = j0 + jj;
-                                                let ca = buf(&mut sc.ca, k * cp);
-                                                gemm(mat_mut(ca, k, cp), false, mat(&wd, o, k).transpose(), mat(d, o, cp));
-                                                if let Some(vd) = &vd {
-                                                    let vj = &vd[j * o * k..(j + 1) * o * k];
-                                                    let dyo = &sc.dyo[..o * cp];
-                                                    gemm(mat_mut(ca, k, cp), true, mat(vj, o, k).transpose(), mat(dyo, o, cp));
-                                                }
-                                                fold_block(ca, c, &geo, &mut segs[j][b0 * plane..(b0 + c) * plane]);
-                                            }
-                                        }
-                                    }
-                                    if let (true, Some(rxd)) = (second_x, rxd) {
-                                        // dyᵀ · cols(Rx)ᵀ per direction.
-                                        for j in 0..b {
-                                            let cr = buf(&mut sc.cr, k * cp);
-                                            let src = &rxd[(j * n + s0) * plane..(j * n + s0 + c) * plane];
-                                            unfold_block(src, c, &geo, cr);
-                                            let dyo = &sc.dyo[..o * cp];
-                                            let gj = &mut gw[j * o * k..(j + 1) * o * k];
-                                            gemm(mat_mut(gj, o, k), true, mat(dyo, o, cp), mat(cr, k, cp).transpose());
-                                        }
-                                    }
-                                }
-                                part
-                            })
-                            .collect::<Vec<_>>()
+                    with_opt(rx, |rxd| {
+                        let data = RBackData {
+                            d,
+                            b,
+                            bj: dir_block(b, o * nb * p),
+                            w: &wd,
+                            v: vd.as_deref(),
+                            x: xd,
+                            dy: dyd,
+                            rdy: rdyd,
+                            rx: rxd,
+                            want_grads: a.want_grads,
+                            need_dx: a.need_dx,
+                        };
+                        run_blocks(
+                            tasks,
+                            n,
+                            nb,
+                            unit,
+                            plen,
+                            |sc: &mut Scratch, part, segs, blk| data.block(sc, part, segs, blk),
+                        )
                     })
                 })
             })
         })????;
         let mut rgrads = Vec::new();
         if a.want_grads {
-            let g = sum_partials(parts, plen);
-            rgrads.push(tensor(g[..b * o * k].to_vec(), &[b, o * k])?);
+            rgrads.push(tensor(transposed(&g[..b * o * k], k, b * o), &[b, o * k])?);
             if self.bias {
                 rgrads.push(tensor(g[b * o * k..].to_vec(), &[b, o])?);
             }

@@ -56,7 +56,8 @@ impl Geom {
         if kh == 0 || kw == 0 || sh == 0 || sw == 0 {
             return None;
         }
-        let (hp, wp) = (h.checked_add(2 * ph)?, w.checked_add(2 * pw)?);
+        let hp = h.checked_add(ph.checked_mul(2)?)?;
+        let wp = w.checked_add(pw.checked_mul(2)?)?;
         if kh > hp || kw > wp {
             return None;
         }
@@ -155,7 +156,13 @@ pub fn dir_block(b: usize, per: usize) -> usize {
 /// Splits `buf`, laid out `(b, n, per)`, into the units of `unit` samples:
 /// unit u gets, for every one of the b leading indices, its contiguous
 /// chunk of samples. An empty `buf` gives every unit an empty list.
-pub fn split_units(buf: &mut [f64], b: usize, n: usize, per: usize, unit: usize) -> Vec<Vec<&mut [f64]>> {
+pub fn split_units(
+    buf: &mut [f64],
+    b: usize,
+    n: usize,
+    per: usize,
+    unit: usize,
+) -> Vec<Vec<&mut [f64]>> {
     let units = n.div_ceil(unit.max(1));
     let mut out: Vec<Vec<&mut [f64]>> = (0..units).map(|_| Vec::with_capacity(b)).collect();
     if buf.is_empty() || per == 0 {
@@ -187,13 +194,47 @@ pub fn fold_block(cols: &[f64], c: usize, geo: &Geom, dst: &mut [f64]) {
     debug_assert_eq!(dst.len(), c * plane);
     debug_assert_eq!(cols.len(), geo.k() * c * p);
     for s in 0..c {
-        fold_sample(cols, s * p, c * p, geo, &mut dst[s * plane..(s + 1) * plane]);
+        fold_sample(
+            cols,
+            s * p,
+            c * p,
+            geo,
+            &mut dst[s * plane..(s + 1) * plane],
+        );
+    }
+}
+
+/// `d = s` for short runs without a library call per run.
+#[inline(always)]
+fn copy_run(d: &mut [f64], s: &[f64]) {
+    if d.len() >= 32 {
+        d.copy_from_slice(s);
+        return;
+    }
+    let mut dc = d.chunks_exact_mut(4);
+    let mut sc = s.chunks_exact(4);
+    for (a, b) in (&mut dc).zip(&mut sc) {
+        a[0] = b[0];
+        a[1] = b[1];
+        a[2] = b[2];
+        a[3] = b[3];
+    }
+    for (a, b) in dc.into_remainder().iter_mut().zip(sc.remainder()) {
+        *a = *b;
+    }
+}
+
+/// `d += s` elementwise.
+#[inline(always)]
+fn add_run(d: &mut [f64], s: &[f64]) {
+    for (a, b) in d.iter_mut().zip(s) {
+        *a += *b;
     }
 }
 
 /// One sample's columns: row `(c, i, j)` at `dst[row·stride + off..][..P]`.
 fn unfold_sample(src: &[f64], geo: &Geom, dst: &mut [f64], stride: usize, off: usize) {
-    let (h, w, wo) = (geo.h, geo.w, geo.wo);
+    let (h, w, wo, p) = (geo.h, geo.w, geo.wo, geo.p());
     let mut r = 0;
     for ci in 0..geo.c {
         let chan = &src[ci * h * w..][..h * w];
@@ -201,27 +242,32 @@ fn unfold_sample(src: &[f64], geo: &Geom, dst: &mut [f64], stride: usize, off: u
             let (ylo, yhi) = geo.rows_in(i);
             for j in 0..geo.kw {
                 let (xlo, xhi) = geo.cols_in(j);
-                let d = &mut dst[r * stride + off..][..geo.p()];
+                let d = &mut dst[r * stride + off..][..p];
                 r += 1;
-                d[..ylo * wo].fill(0.0);
-                d[yhi * wo..].fill(0.0);
+                if ylo > 0 {
+                    d[..ylo * wo].fill(0.0);
+                }
+                if yhi < geo.ho {
+                    d[yhi * wo..].fill(0.0);
+                }
+                let len = xhi.saturating_sub(xlo);
+                let x0 = (xlo * geo.sw + j).saturating_sub(geo.pw);
                 for oh in ylo..yhi {
                     let y = oh * geo.sh + i - geo.ph;
-                    let srow = &chan[y * w..][..w];
                     let drow = &mut d[oh * wo..][..wo];
-                    drow[..xlo].fill(0.0);
-                    drow[xhi..].fill(0.0);
-                    if xlo < xhi {
-                        let x0 = xlo * geo.sw + j - geo.pw;
-                        if geo.sw == 1 {
-                            drow[xlo..xhi].copy_from_slice(&srow[x0..x0 + (xhi - xlo)]);
-                        } else {
-                            for (a, b) in drow[xlo..xhi]
-                                .iter_mut()
-                                .zip(srow[x0..].iter().step_by(geo.sw))
-                            {
-                                *a = *b;
-                            }
+                    let (left, rest) = drow.split_at_mut(xlo);
+                    for v in left.iter_mut().chain(rest[len..].iter_mut()) {
+                        *v = 0.0;
+                    }
+                    if len == 0 {
+                        continue;
+                    }
+                    let srow = &chan[y * w + x0..];
+                    if geo.sw == 1 {
+                        copy_run(&mut drow[xlo..xhi], &srow[..len]);
+                    } else {
+                        for (a, b) in drow[xlo..xhi].iter_mut().zip(srow.iter().step_by(geo.sw)) {
+                            *a = *b;
                         }
                     }
                 }
@@ -232,7 +278,7 @@ fn unfold_sample(src: &[f64], geo: &Geom, dst: &mut [f64], stride: usize, off: u
 
 /// One sample: `dst[c, y, x] += cols[row·stride + off + (oh, ow)]`.
 fn fold_sample(cols: &[f64], off: usize, stride: usize, geo: &Geom, dst: &mut [f64]) {
-    let (h, w, wo) = (geo.h, geo.w, geo.wo);
+    let (h, w, wo, p) = (geo.h, geo.w, geo.wo, geo.p());
     let mut r = 0;
     for ci in 0..geo.c {
         let chan = &mut dst[ci * h * w..][..h * w];
@@ -240,22 +286,20 @@ fn fold_sample(cols: &[f64], off: usize, stride: usize, geo: &Geom, dst: &mut [f
             let (ylo, yhi) = geo.rows_in(i);
             for j in 0..geo.kw {
                 let (xlo, xhi) = geo.cols_in(j);
-                let src = &cols[r * stride + off..][..geo.p()];
+                let src = &cols[r * stride + off..][..p];
                 r += 1;
                 if xlo >= xhi {
                     continue;
                 }
-                let x0 = xlo * geo.sw + j - geo.pw;
+                let (x0, len) = (xlo * geo.sw + j - geo.pw, xhi - xlo);
                 for oh in ylo..yhi {
                     let y = oh * geo.sh + i - geo.ph;
-                    let drow = &mut chan[y * w..][..w];
-                    let srow = &src[oh * wo + xlo..oh * wo + xhi];
+                    let srow = &src[oh * wo + xlo..][..len];
+                    let drow = &mut chan[y * w + x0..];
                     if geo.sw == 1 {
-                        for (d, s) in drow[x0..x0 + srow.len()].iter_mut().zip(srow) {
-                            *d += *s;
-                        }
+                        add_run(&mut drow[..len], srow);
                     } else {
-                        for (d, s) in drow[x0..].iter_mut().step_by(geo.sw).zip(srow) {
+                        for (d, s) in drow.iter_mut().step_by(geo.sw).zip(srow) {
                             *d += *s;
                         }
                     }
@@ -278,7 +322,15 @@ pub fn to_cm(src: &[f64], c: usize, a: usize, p: usize, dst: &mut [f64]) {
 
 /// Channel-major to sample-major: `src` `(a, c·p)` → `dst` `(c, a, p)`,
 /// plus `bias[ai]` when given; adds onto `dst` when `acc`.
-pub fn from_cm(src: &[f64], c: usize, a: usize, p: usize, bias: Option<&[f64]>, dst: &mut [f64], acc: bool) {
+pub fn from_cm(
+    src: &[f64],
+    c: usize,
+    a: usize,
+    p: usize,
+    bias: Option<&[f64]>,
+    dst: &mut [f64],
+    acc: bool,
+) {
     debug_assert_eq!(src.len(), c * a * p);
     debug_assert_eq!(dst.len(), c * a * p);
     for s in 0..c {
@@ -313,10 +365,78 @@ pub fn mat_mut(s: &mut [f64], r: usize, c: usize) -> MatMut<'_, f64> {
     MatMut::from_row_major_slice_mut(s, r, c)
 }
 
+/// The `r × c` matrix in `s` with rows `rs` apart, writable.
+pub fn mat_strided(s: &mut [f64], r: usize, c: usize, rs: usize) -> MatMut<'_, f64> {
+    // (faer 0.24's `from_row_major_slice_with_stride_mut` lays the
+    // matrix out column-major; the transposed column-major view is right.)
+    MatMut::from_column_major_slice_with_stride_mut(s, c, r, rs).transpose_mut()
+}
+
+/// The transpose of the row-major `r × c` matrix `s`, row-major.
+pub fn transposed(s: &[f64], r: usize, c: usize) -> Vec<f64> {
+    let mut out = vec![0.0; r * c];
+    for (i, row) in s.chunks(c).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            out[j * r + i] = v;
+        }
+    }
+    out
+}
+
 /// `dst = a · b`, or `dst += a · b` when `acc`, on this thread.
 pub fn gemm(dst: MatMut<'_, f64>, acc: bool, a: MatRef<'_, f64>, b: MatRef<'_, f64>) {
     let beta = if acc { Accum::Add } else { Accum::Replace };
     matmul(dst, beta, a, b, 1.0, Par::Seq);
+}
+
+/// One block of a unit: its first sample `s0` in the batch, its size `c`,
+/// and its first sample `b0` inside the unit.
+#[derive(Clone, Copy, Debug)]
+pub struct Block {
+    /// First sample in the batch.
+    pub s0: usize,
+    /// Samples in the block.
+    pub c: usize,
+    /// First sample inside its unit (where its outputs start in the unit's chunks).
+    pub b0: usize,
+}
+
+/// Runs `f(scratch, partial, chunks, block)` on every block of a batch of
+/// `n` samples cut by [`blocking`] into blocks of `nb` in units of `unit`,
+/// the units in parallel: each unit owns its output chunks `tasks[u]` (from
+/// [`split_units`]) and a partial sum of `plen` values, started at zero.
+/// Returns the partial sums added in unit order (deterministic).
+pub fn run_blocks<S, F>(
+    tasks: Vec<Vec<&mut [f64]>>,
+    n: usize,
+    nb: usize,
+    unit: usize,
+    plen: usize,
+    f: F,
+) -> Vec<f64>
+where
+    S: Default + Send,
+    F: Fn(&mut S, &mut [f64], &mut [&mut [f64]], Block) + Sync + Send,
+{
+    use rayon::prelude::*;
+    let parts: Vec<Vec<f64>> = tasks
+        .into_par_iter()
+        .enumerate()
+        .map_init(S::default, |sc, (u, mut segs)| {
+            let mut part = vec![0.0; plen];
+            let (u0, u1) = (u * unit, ((u + 1) * unit).min(n));
+            for s0 in (u0..u1).step_by(nb.max(1)) {
+                let blk = Block {
+                    s0,
+                    c: nb.min(u1 - s0),
+                    b0: s0 - u0,
+                };
+                f(sc, &mut part, &mut segs, blk);
+            }
+            part
+        })
+        .collect();
+    sum_partials(parts, plen)
 }
 
 /// Adds the partial sums of the units in order (deterministic).
@@ -343,6 +463,22 @@ pub fn with_data<R>(t: &Tensor, f: impl FnOnce(&[f64]) -> R) -> Result<R> {
     }
     let v = t.flatten_all()?.to_vec1::<f64>()?;
     Ok(f(&v))
+}
+
+/// Errors unless `t` has `want` elements (a broken contract between layers,
+/// checked so that the loops below never index out of bounds).
+pub fn check_len(t: &Tensor, want: usize, layer: &str, what: &str) -> Result<()> {
+    if t.elem_count() != want {
+        return Err(crate::error::Error::invalid(
+            "net",
+            format!(
+                "internal: {layer} got {what} of shape {:?} ({} values, expected {want})",
+                t.dims(),
+                t.elem_count()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A CPU tensor of `shape` owning `v`.
@@ -424,7 +560,9 @@ mod tests {
                                     && (y as usize) < geo.h
                                     && (xx as usize) < geo.w;
                                 out[row * m * p + n * p + oh * geo.wo + ow] = if inside {
-                                    x[n * geo.plane() + (c * geo.h + y as usize) * geo.w + xx as usize]
+                                    x[n * geo.plane()
+                                        + (c * geo.h + y as usize) * geo.w
+                                        + xx as usize]
                                 } else {
                                     0.0
                                 };
@@ -491,17 +629,35 @@ mod tests {
         let bias: Vec<f64> = (0..a).map(|i| 100.0 * i as f64).collect();
         let mut back = vec![1.0; src.len()];
         from_cm(&cm, c, a, p, Some(&bias), &mut back, true);
-        for s in 0..c {
-            for ai in 0..a {
-                for q in 0..p {
-                    let i = (s * a + ai) * p + q;
-                    assert_eq!(back[i], 1.0 + src[i] + bias[ai]);
-                }
-            }
+        for (i, v) in back.iter().enumerate() {
+            assert_eq!(*v, 1.0 + src[i] + bias[(i / p) % a]);
         }
         let mut plain = vec![7.0; src.len()];
         from_cm(&cm, c, a, p, None, &mut plain, false);
         assert_eq!(plain, src);
+    }
+
+    #[test]
+    fn strided_views_and_transposes_are_row_major() {
+        // Columns 1..3 of a 2 × 4 row-major matrix += [1 2; 3 4] · I.
+        let mut m = vec![0.0; 8];
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let eye = [1.0, 0.0, 0.0, 1.0];
+        gemm(
+            mat_strided(&mut m[1..], 2, 2, 4),
+            true,
+            mat(&a, 2, 2),
+            mat(&eye, 2, 2),
+        );
+        assert_eq!(m, vec![0.0, 1.0, 2.0, 0.0, 0.0, 3.0, 4.0, 0.0]);
+        assert_eq!(
+            transposed(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3),
+            vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+        );
+        assert_eq!(
+            sum_partials(vec![vec![1.0, 2.0], vec![3.0, 4.0]], 2),
+            vec![4.0, 6.0]
+        );
     }
 
     #[test]

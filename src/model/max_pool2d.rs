@@ -9,7 +9,7 @@
 //! `R(dy)`; there is no second-order term.
 
 use crate::error::Result;
-use crate::model::im2col::{batch_geom, pair_str, pool_geom, tensor, with_data, Geom};
+use crate::model::im2col::{batch_geom, check_len, pair_str, pool_geom, tensor, with_data, Geom};
 use crate::model::layer::{nothing, saved, Bwd, Fwd, Layer, RBack, RBwd, RFwd, Saved};
 use candle_core::Tensor;
 use rayon::prelude::*;
@@ -73,10 +73,55 @@ fn scatter(src: &[f64], a: &Argmax, rows: usize) -> Vec<f64> {
     out
 }
 
+/// One plane `s` `(h, w)`: each window's max into `yo` and its index into
+/// `io` `(ho, wo)`. As PyTorch: start at −∞ with the window's first index;
+/// a larger value or a NaN takes over (by masks, not branches: random data
+/// mispredicts them).
+fn max_plane(s: &[f64], geo: &Geom, yo: &mut [f64], io: &mut [usize]) {
+    let Geom {
+        w,
+        kh,
+        kw,
+        sh,
+        sw,
+        wo,
+        ..
+    } = *geo;
+    for (oh, (yr, ir)) in yo.chunks_mut(wo).zip(io.chunks_mut(wo)).enumerate() {
+        for (ow, (yv, iv)) in yr.iter_mut().zip(ir.iter_mut()).enumerate() {
+            let base = oh * sh * w + ow * sw;
+            let mut best = f64::NEG_INFINITY;
+            let mut bi = base as u64;
+            for yy in 0..kh {
+                let r0 = base + yy * w;
+                for (xx, &v) in s[r0..r0 + kw].iter().enumerate() {
+                    let m = 0u64.wrapping_sub(((v > best) | v.is_nan()) as u64);
+                    best = f64::from_bits((v.to_bits() & m) | (best.to_bits() & !m));
+                    bi = ((r0 + xx) as u64 & m) | (bi & !m);
+                }
+            }
+            *yv = best;
+            *iv = bi as usize;
+        }
+    }
+}
+
 impl MaxPool2d {
     fn saved<'a>(&self, s: &'a Saved) -> Result<&'a Argmax> {
         saved::<Argmax>(s, KIND)
     }
+}
+
+/// `(rows, c)` of `t` `(rows, c, h, w)`, checked to hold a multiple of the
+/// forward pass's planes with `per` values each.
+fn planes_of(t: &Tensor, a: &Argmax, per: usize, what: &str) -> Result<(usize, usize)> {
+    let (r, c) = match t.dims() {
+        &[r, c, _, _] => (r, c),
+        _ => (0, 0),
+    };
+    let ok = r * c > 0 && (r * c) % a.planes.max(1) == 0;
+    check_len(t, if ok { r * c * per } else { usize::MAX }, KIND, what)?;
+    Ok((r, c))
 }
 
 impl Layer for MaxPool2d {
@@ -107,7 +152,7 @@ impl Layer for MaxPool2d {
         })?;
         let dims = x.dims();
         let planes = dims[0] * dims[1];
-        let (w, hw, p) = (geo.w, geo.h * geo.w, geo.p());
+        let (hw, p) = (geo.h * geo.w, geo.p());
         let mut y = vec![0.0; planes * p];
         let mut idx = vec![0usize; planes * p];
         with_data(x, |xd| {
@@ -115,29 +160,7 @@ impl Layer for MaxPool2d {
                 .zip(idx.par_chunks_mut(p))
                 .with_min_len(min_len(p * geo.kh * geo.kw))
                 .enumerate()
-                .for_each(|(t, (yo, io))| {
-                    let s = &xd[t * hw..][..hw];
-                    for oh in 0..geo.ho {
-                        for ow in 0..geo.wo {
-                            let (y0, x0) = (oh * geo.sh, ow * geo.sw);
-                            // PyTorch: start at −∞ with the first index; a
-                            // larger value or a NaN takes over.
-                            let mut best = f64::NEG_INFINITY;
-                            let mut bi = y0 * w + x0;
-                            for yy in y0..y0 + geo.kh {
-                                let row = &s[yy * w..][..w];
-                                for (xx, &v) in row.iter().enumerate().skip(x0).take(geo.kw) {
-                                    if v > best || v.is_nan() {
-                                        best = v;
-                                        bi = yy * w + xx;
-                                    }
-                                }
-                            }
-                            yo[oh * geo.wo + ow] = best;
-                            io[oh * geo.wo + ow] = bi;
-                        }
-                    }
-                });
+                .for_each(|(t, (yo, io))| max_plane(&xd[t * hw..][..hw], &geo, yo, io));
         })?;
         Ok(Fwd {
             y: tensor(y, &[dims[0], dims[1], geo.ho, geo.wo])?,
@@ -154,6 +177,7 @@ impl Layer for MaxPool2d {
         _need_dx: bool,
     ) -> Result<Bwd> {
         let a = self.saved(fwd)?;
+        check_len(dy, a.planes * a.geo.p(), KIND, "an output error")?;
         let dx = with_data(dy, |d| scatter(d, a, a.planes))?;
         Ok(Bwd {
             dx: Some(tensor(dx, x.dims())?),
@@ -174,10 +198,9 @@ impl Layer for MaxPool2d {
         let ry = match rx {
             Some(rx) => {
                 let a = self.saved(fwd)?;
-                let dims = rx.dims();
-                let rows = dims[0] * dims[1];
-                let out = with_data(rx, |d| gather(d, a, rows))?;
-                Some(tensor(out, &[dims[0], dims[1], a.geo.ho, a.geo.wo])?)
+                let (r, c) = planes_of(rx, a, a.geo.h * a.geo.w, "an input R-tensor")?;
+                let out = with_data(rx, |d| gather(d, a, r * c))?;
+                Some(tensor(out, &[r, c, a.geo.ho, a.geo.wo])?)
             }
             None => None,
         };
@@ -189,11 +212,10 @@ impl Layer for MaxPool2d {
 
     fn r_backward(&self, a: RBack<'_>) -> Result<RBwd> {
         let st = self.saved(a.fwd)?;
-        let dims = a.rdy.dims();
-        let rows = dims[0] * dims[1];
-        let rdx = with_data(a.rdy, |d| scatter(d, st, rows))?;
+        let (r, c) = planes_of(a.rdy, st, st.geo.p(), "an output R-error")?;
+        let rdx = with_data(a.rdy, |d| scatter(d, st, r * c))?;
         Ok(RBwd {
-            rdx: Some(tensor(rdx, &[dims[0], dims[1], st.geo.h, st.geo.w])?),
+            rdx: Some(tensor(rdx, &[r, c, st.geo.h, st.geo.w])?),
             rgrads: Vec::new(),
         })
     }
