@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CHUNK = 64
 
 
-def timeit(fn, repeats, warmup=1):
+def timeit(fn, repeats, warmup=1, label=None):
     for _ in range(warmup):
         fn()
     ts = []
@@ -36,7 +36,10 @@ def timeit(fn, repeats, warmup=1):
         t0 = time.perf_counter()
         fn()
         ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts)
+    ms = statistics.median(ts)
+    if label:
+        print(f"  {label}: {ms:.2f} ms", flush=True)
+    return ms
 
 
 def unflatten(q, shapes, reshape):
@@ -82,9 +85,9 @@ def jax_side(x, y, p, v, repeats, dense):
     yj = jnp.asarray(y.astype(np.int64))
     pj, vj = jnp.asarray(p), jnp.asarray(v)
     out = {
-        "loss": timeit(lambda: lossj(pj, xj, yj).block_until_ready(), repeats),
-        "gradient": timeit(lambda: gradj(pj, xj, yj).block_until_ready(), repeats),
-        "hvp (one call)": timeit(lambda: hvpj(pj, vj, xj, yj).block_until_ready(), repeats),
+        "loss": timeit(lambda: lossj(pj, xj, yj).block_until_ready(), repeats, label="jax loss"),
+        "gradient": timeit(lambda: gradj(pj, xj, yj).block_until_ready(), repeats, label="jax gradient"),
+        "hvp (one call)": timeit(lambda: hvpj(pj, vj, xj, yj).block_until_ready(), repeats, label="jax hvp"),
     }
     P = p.size
     if dense:
@@ -94,9 +97,14 @@ def jax_side(x, y, p, v, repeats, dense):
             rows = [hvps(pj, eye[i:i + CHUNK], xj, yj) for i in range(0, P, CHUNK)]
             return jnp.concatenate(rows).block_until_ready()
 
+        t0 = time.perf_counter()
         hvps(pj, eye[:CHUNK], xj, yj).block_until_ready()  # compile the full chunk
+        print(f"  jax: first chunk of {CHUNK} HVPs (compile + run) {time.perf_counter() - t0:.1f} s", flush=True)
+        t0 = time.perf_counter()
+        hvps(pj, eye[:CHUNK], xj, yj).block_until_ready()
+        print(f"  jax: one chunk of {CHUNK} HVPs {time.perf_counter() - t0:.1f} s", flush=True)
         hvps(pj, eye[P - P % CHUNK:], xj, yj).block_until_ready()  # and the last one
-        out[f"hessian (dense, vmap of {CHUNK} HVPs)"] = timeit(hessian, 1, warmup=0)
+        out[f"hessian (dense, vmap of {CHUNK} HVPs)"] = timeit(hessian, 1, warmup=0, label="jax hessian")
     return out, float(lossj(pj, xj, yj)), np.asarray(hvpj(pj, vj, xj, yj))
 
 
@@ -121,9 +129,9 @@ def torch_side(x, y, p, v, repeats, dense):
     hvp = lambda q, w: jvp(g, (q,), (w,))[1]
     pt, vt = torch.as_tensor(p), torch.as_tensor(v)
     out = {
-        "loss": timeit(lambda: loss(pt), repeats),
-        "gradient": timeit(lambda: g(pt), repeats),
-        "hvp (one call)": timeit(lambda: hvp(pt, vt), repeats),
+        "loss": timeit(lambda: loss(pt), repeats, label="torch loss"),
+        "gradient": timeit(lambda: g(pt), repeats, label="torch gradient"),
+        "hvp (one call)": timeit(lambda: hvp(pt, vt), repeats, label="torch hvp"),
     }
     if dense:
         P = p.size
@@ -133,7 +141,10 @@ def torch_side(x, y, p, v, repeats, dense):
         def hessian():
             return torch.cat([hv(pt, eye[i:i + CHUNK]) for i in range(0, P, CHUNK)])
 
-        out[f"hessian (dense, vmap of {CHUNK} HVPs)"] = timeit(hessian, 1, warmup=0)
+        t0 = time.perf_counter()
+        hv(pt, eye[:CHUNK])
+        print(f"  torch: one chunk of {CHUNK} HVPs {time.perf_counter() - t0:.1f} s", flush=True)
+        out[f"hessian (dense, vmap of {CHUNK} HVPs)"] = timeit(hessian, 1, warmup=0, label="torch hessian")
     return out, float(loss(pt)), hvp(pt, vt).numpy()
 
 
