@@ -260,6 +260,75 @@ impl RBackData<'_> {
 }
 
 impl Conv2d {
+    /// The backward pass; without `want_grads` only the input error.
+    fn backward_with(
+        &self,
+        w: &[Tensor],
+        x: &Tensor,
+        fwd: &Saved,
+        dy: &Tensor,
+        need_dx: bool,
+        want_grads: bool,
+    ) -> Result<Bwd> {
+        let d = Dims::new(*saved::<Geom>(fwd, KIND)?, x.dim(0)?, self.out_ch);
+        let (n, k, p, o, plane) = (d.n, d.k, d.p, d.o, d.plane);
+        let plen = o * k + o;
+        let (nb, unit) = blocking(n, k * p, plen);
+        let wd = values(&w[0])?;
+        let mut dx = vec![0.0; if need_dx { n * plane } else { 0 }];
+        let tasks = split_units(&mut dx, 1, n, plane, unit);
+        let g = with_data(x, |xd| {
+            with_data(dy, |dyd| {
+                run_blocks(
+                    tasks,
+                    n,
+                    nb,
+                    unit,
+                    plen,
+                    |sc: &mut Scratch, part, segs, blk| {
+                        let cp = blk.c * p;
+                        let dyb = buf(&mut sc.dyb, o * cp);
+                        d.outs_cm(dyd, 0, blk, dyb);
+                        if want_grads {
+                            let (gwt, gb) = part.split_at_mut(o * k);
+                            for (s, row) in gb.iter_mut().zip(dyb.chunks(cp)) {
+                                *s += row.iter().sum::<f64>();
+                            }
+                            // gWᵀ (K, out) += cols · dyᵀᵀ.
+                            d.unfold(xd, 0, blk, &mut sc.cx);
+                            let cx = mat(&sc.cx[..k * cp], k, cp);
+                            gemm(mat_mut(gwt, k, o), true, cx, mat(dyb, o, cp).transpose());
+                        }
+                        if let Some(dst) = segs.first_mut() {
+                            let ca = buf(&mut sc.ca, k * cp);
+                            let wt = mat(&wd, o, k).transpose();
+                            gemm(mat_mut(ca, k, cp), false, wt, mat(dyb, o, cp));
+                            let dst = &mut dst[blk.b0 * plane..(blk.b0 + blk.c) * plane];
+                            fold_block(ca, blk.c, &d.geo, dst);
+                        }
+                    },
+                )
+            })
+        })??;
+        let mut grads = Vec::new();
+        if want_grads {
+            grads.push(tensor(transposed(&g[..o * k], k, o), &[o, k])?);
+            if self.bias {
+                grads.push(tensor(g[o * k..].to_vec(), &[o])?);
+            }
+        }
+        let dx = if need_dx {
+            Some(tensor(dx, x.dims())?)
+        } else {
+            None
+        };
+        Ok(Bwd {
+            dx,
+            grads,
+            saved: nothing(),
+        })
+    }
+
     /// Rows of the columns: `in·kh·kw`.
     fn k(&self) -> usize {
         self.in_ch * self.kernel[0] * self.kernel[1]
@@ -435,58 +504,18 @@ impl Layer for Conv2d {
         dy: &Tensor,
         need_dx: bool,
     ) -> Result<Bwd> {
-        let d = Dims::new(*saved::<Geom>(fwd, KIND)?, x.dim(0)?, self.out_ch);
-        let (n, k, p, o, plane) = (d.n, d.k, d.p, d.o, d.plane);
-        let plen = o * k + o;
-        let (nb, unit) = blocking(n, k * p, plen);
-        let wd = values(&w[0])?;
-        let mut dx = vec![0.0; if need_dx { n * plane } else { 0 }];
-        let tasks = split_units(&mut dx, 1, n, plane, unit);
-        let g = with_data(x, |xd| {
-            with_data(dy, |dyd| {
-                run_blocks(
-                    tasks,
-                    n,
-                    nb,
-                    unit,
-                    plen,
-                    |sc: &mut Scratch, part, segs, blk| {
-                        let cp = blk.c * p;
-                        let dyb = buf(&mut sc.dyb, o * cp);
-                        d.outs_cm(dyd, 0, blk, dyb);
-                        let (gwt, gb) = part.split_at_mut(o * k);
-                        for (s, row) in gb.iter_mut().zip(dyb.chunks(cp)) {
-                            *s += row.iter().sum::<f64>();
-                        }
-                        // gWᵀ (K, out) += cols · dyᵀᵀ.
-                        d.unfold(xd, 0, blk, &mut sc.cx);
-                        let cx = mat(&sc.cx[..k * cp], k, cp);
-                        gemm(mat_mut(gwt, k, o), true, cx, mat(dyb, o, cp).transpose());
-                        if let Some(dst) = segs.first_mut() {
-                            let ca = buf(&mut sc.ca, k * cp);
-                            let wt = mat(&wd, o, k).transpose();
-                            gemm(mat_mut(ca, k, cp), false, wt, mat(dyb, o, cp));
-                            let dst = &mut dst[blk.b0 * plane..(blk.b0 + blk.c) * plane];
-                            fold_block(ca, blk.c, &d.geo, dst);
-                        }
-                    },
-                )
-            })
-        })??;
-        let mut grads = vec![tensor(transposed(&g[..o * k], k, o), &[o, k])?];
-        if self.bias {
-            grads.push(tensor(g[o * k..].to_vec(), &[o])?);
-        }
-        let dx = if need_dx {
-            Some(tensor(dx, x.dims())?)
-        } else {
-            None
-        };
-        Ok(Bwd {
-            dx,
-            grads,
-            saved: nothing(),
-        })
+        self.backward_with(w, x, fwd, dy, need_dx, true)
+    }
+
+    fn backward_errors(
+        &self,
+        w: &[Tensor],
+        x: &Tensor,
+        fwd: &Saved,
+        dy: &Tensor,
+        need_dx: bool,
+    ) -> Result<Bwd> {
+        self.backward_with(w, x, fwd, dy, need_dx, false)
     }
 
     fn r_forward(

@@ -39,7 +39,7 @@ impl CurvState {
         };
         let (_, delta) = net.head(fwd.output(), batch, true)?;
         let delta = delta.ok_or_else(|| Error::invalid("hvp", "internal: no output error"))?;
-        let bwd = chain.backward(&w, &fwd, delta, false)?;
+        let bwd = chain.backward(&w, &fwd, delta, false, false)?;
         let prob = match net.loss_kind() {
             LossKind::CrossEntropy => Some(candle_nn::ops::softmax_last_dim(fwd.output())?),
             LossKind::Mse => None,

@@ -164,6 +164,20 @@ pub trait Layer: Debug + Send + Sync {
         need_dx: bool,
     ) -> Result<Bwd>;
 
+    /// The backward pass when only the errors are wanted (the curvature
+    /// state keeps every layer's output error, not the gradient): may
+    /// leave `grads` empty. Defaults to [`Layer::backward`].
+    fn backward_errors(
+        &self,
+        w: &[Tensor],
+        x: &Tensor,
+        fwd: &Saved,
+        dy: &Tensor,
+        need_dx: bool,
+    ) -> Result<Bwd> {
+        self.backward(w, x, fwd, dy, need_dx)
+    }
+
     /// The forward R-pass.
     fn r_forward(
         &self,

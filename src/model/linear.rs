@@ -173,6 +173,26 @@ impl Layer for Linear {
         })
     }
 
+    fn backward_errors(
+        &self,
+        w: &[Tensor],
+        x: &Tensor,
+        _fwd: &Saved,
+        dy: &Tensor,
+        need_dx: bool,
+    ) -> Result<Bwd> {
+        let dx = if need_dx {
+            Some(dy.matmul(&w[0])?.reshape(x.shape())?)
+        } else {
+            None
+        };
+        Ok(Bwd {
+            dx,
+            grads: Vec::new(),
+            saved: nothing(),
+        })
+    }
+
     fn r_forward(
         &self,
         w: &[Tensor],

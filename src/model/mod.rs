@@ -739,7 +739,7 @@ impl Network {
         let f = self.chain.forward(&w, &batch.x)?;
         let (loss, delta) = self.head(f.output(), batch, true)?;
         let delta = delta.ok_or_else(|| Error::invalid("grad", "internal: no output error"))?;
-        let bw = self.chain.backward(&w, &f, delta, false)?;
+        let bw = self.chain.backward(&w, &f, delta, false, true)?;
         let mut g = Vec::with_capacity(self.params.len());
         for t in &bw.grads {
             g.extend(t.flatten_all()?.to_vec1::<f64>()?);

@@ -80,7 +80,7 @@ impl Layer for Residual {
         _need_dx: bool,
     ) -> Result<Bwd> {
         let f = saved::<ChainFwd>(fwd, "Residual")?;
-        let bw = self.body.backward(w, f, dy.clone(), true)?;
+        let bw = self.body.backward(w, f, dy.clone(), true, true)?;
         let inner = bw
             .dx
             .as_ref()
@@ -88,6 +88,27 @@ impl Layer for Residual {
         Ok(Bwd {
             dx: Some(dy.add(inner)?),
             grads: bw.grads.clone(),
+            saved: Box::new(bw),
+        })
+    }
+
+    fn backward_errors(
+        &self,
+        w: &[Tensor],
+        _x: &Tensor,
+        fwd: &Saved,
+        dy: &Tensor,
+        _need_dx: bool,
+    ) -> Result<Bwd> {
+        let f = saved::<ChainFwd>(fwd, "Residual")?;
+        let bw = self.body.backward(w, f, dy.clone(), true, false)?;
+        let inner = bw
+            .dx
+            .as_ref()
+            .ok_or_else(|| Error::invalid("hvp", "internal: residual body gave no input error"))?;
+        Ok(Bwd {
+            dx: Some(dy.add(inner)?),
+            grads: Vec::new(),
             saved: Box::new(bw),
         })
     }

@@ -156,13 +156,15 @@ impl Chain {
         Ok((ChainFwd { xs, saved }, Some(rf0)))
     }
 
-    /// The backward pass from the output error `dy`.
+    /// The backward pass from the output error `dy`; without `want_grads`
+    /// the parameter gradients may be skipped (`grads` then may be empty).
     pub fn backward(
         &self,
         w: &[Tensor],
         f: &ChainFwd,
         dy: Tensor,
         need_dx: bool,
+        want_grads: bool,
     ) -> Result<ChainBwd> {
         let nl = self.layers.len();
         let mut dys = vec![dy];
@@ -176,7 +178,12 @@ impl Chain {
                 .last()
                 .cloned()
                 .ok_or_else(|| Error::invalid("grad", "internal: no error"))?;
-            let b = l.backward(&w[self.tensor_range(i)], &f.xs[i], &f.saved[i], &cur, want)?;
+            let (wi, xi, si) = (&w[self.tensor_range(i)], &f.xs[i], &f.saved[i]);
+            let b = if want_grads {
+                l.backward(wi, xi, si, &cur, want)?
+            } else {
+                l.backward_errors(wi, xi, si, &cur, want)?
+            };
             grads.push(b.grads);
             saved.push(b.saved);
             match (i, b.dx) {
