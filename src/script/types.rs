@@ -193,11 +193,13 @@ impl Model {
 impl fmt::Display for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.read();
-        write!(f, "Model: {}, {} parameters", m.summary(), m.num_params())?;
-        if m.sizes().is_none() {
-            write!(f, "\n{}", layer_table(&m))?;
-        }
-        Ok(())
+        write!(
+            f,
+            "Model: {}, {} parameters\n{}",
+            m.summary(),
+            m.num_params(),
+            layer_table(&m)
+        )
     }
 }
 
