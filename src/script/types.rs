@@ -230,12 +230,8 @@ pub fn layer_table(m: &Network) -> String {
         "layer", "output shape", "params"
     );
     if let Some(s) = m.input_shape() {
-        out.push_str(&format!(
-            "\n  {:<w1$}  {:<w2$}  {:>8}",
-            "input",
-            format!("{s:?}"),
-            ""
-        ));
+        let line = format!("\n  {:<w1$}  {:<w2$}", "input", format!("{s:?}"));
+        out.push_str(line.trim_end());
     }
     for r in &rows {
         out.push_str(&format!(
