@@ -182,8 +182,7 @@ impl Layer for AvgPool2d {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::conv2d::Conv2d;
-    use crate::model::im2col::testing::{check_all, data, flat, lin, net, tanh};
+    use crate::model::im2col::testing::{check_all, conv, data, flat, lin, net, tanh};
     use crate::model::{LossKind, NetOpts, Network};
     use crate::rng::Rng;
     use candle_core::Device;
@@ -191,17 +190,6 @@ mod tests {
 
     fn pool(kernel: [usize; 2], stride: [usize; 2]) -> Arc<dyn Layer> {
         Arc::new(AvgPool2d { kernel, stride })
-    }
-
-    fn conv(i: usize, o: usize, k: [usize; 2], padding: [usize; 2]) -> Arc<dyn Layer> {
-        Arc::new(Conv2d {
-            in_ch: i,
-            out_ch: o,
-            kernel: k,
-            stride: [1, 1],
-            padding,
-            bias: true,
-        })
     }
 
     fn vals(t: &Tensor) -> Vec<f64> {

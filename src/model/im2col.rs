@@ -717,6 +717,18 @@ pub mod testing {
     }
 
     /// `Linear(i, o)` with a bias.
+    /// A stride-1 biased `Conv2d(i, o, k)` with `padding`.
+    pub fn conv(i: usize, o: usize, k: [usize; 2], padding: [usize; 2]) -> Arc<dyn Layer> {
+        Arc::new(crate::model::conv2d::Conv2d {
+            in_ch: i,
+            out_ch: o,
+            kernel: k,
+            stride: [1, 1],
+            padding,
+            bias: true,
+        })
+    }
+
     pub fn lin(i: usize, o: usize) -> Arc<dyn Layer> {
         Arc::new(Linear {
             fan_in: i,

@@ -224,8 +224,7 @@ impl Layer for MaxPool2d {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::conv2d::Conv2d;
-    use crate::model::im2col::testing::{check_all, data, flat, lin, net, tanh};
+    use crate::model::im2col::testing::{check_all, conv, data, flat, lin, net, tanh};
     use crate::model::{LossKind, NetOpts, Network};
     use crate::rng::Rng;
     use candle_core::Device;
@@ -233,17 +232,6 @@ mod tests {
 
     fn pool(kernel: [usize; 2], stride: [usize; 2]) -> Arc<dyn Layer> {
         Arc::new(MaxPool2d { kernel, stride })
-    }
-
-    fn conv(i: usize, o: usize, k: [usize; 2], padding: [usize; 2]) -> Arc<dyn Layer> {
-        Arc::new(Conv2d {
-            in_ch: i,
-            out_ch: o,
-            kernel: k,
-            stride: [1, 1],
-            padding,
-            bias: true,
-        })
     }
 
     fn t(v: &[f64], shape: &[usize]) -> Tensor {

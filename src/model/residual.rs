@@ -16,6 +16,30 @@ pub struct Residual {
     pub body: Chain,
 }
 
+impl Residual {
+    /// `dx = dy + J_fᵀ dy`, the body's gradients when `want_grads`; keeps
+    /// the body's errors for the R-pass.
+    fn backward_with(
+        &self,
+        w: &[Tensor],
+        fwd: &Saved,
+        dy: &Tensor,
+        want_grads: bool,
+    ) -> Result<Bwd> {
+        let f = saved::<ChainFwd>(fwd, "Residual")?;
+        let bw = self.body.backward(w, f, dy.clone(), true, want_grads)?;
+        let inner = bw
+            .dx
+            .as_ref()
+            .ok_or_else(|| Error::invalid("grad", "internal: residual body gave no input error"))?;
+        Ok(Bwd {
+            dx: Some(dy.add(inner)?),
+            grads: bw.grads.clone(),
+            saved: Box::new(bw),
+        })
+    }
+}
+
 impl Layer for Residual {
     fn kind(&self) -> &'static str {
         "Residual"
@@ -79,17 +103,7 @@ impl Layer for Residual {
         dy: &Tensor,
         _need_dx: bool,
     ) -> Result<Bwd> {
-        let f = saved::<ChainFwd>(fwd, "Residual")?;
-        let bw = self.body.backward(w, f, dy.clone(), true, true)?;
-        let inner = bw
-            .dx
-            .as_ref()
-            .ok_or_else(|| Error::invalid("grad", "internal: residual body gave no input error"))?;
-        Ok(Bwd {
-            dx: Some(dy.add(inner)?),
-            grads: bw.grads.clone(),
-            saved: Box::new(bw),
-        })
+        self.backward_with(w, fwd, dy, true)
     }
 
     fn backward_errors(
@@ -100,17 +114,7 @@ impl Layer for Residual {
         dy: &Tensor,
         _need_dx: bool,
     ) -> Result<Bwd> {
-        let f = saved::<ChainFwd>(fwd, "Residual")?;
-        let bw = self.body.backward(w, f, dy.clone(), true, false)?;
-        let inner = bw
-            .dx
-            .as_ref()
-            .ok_or_else(|| Error::invalid("hvp", "internal: residual body gave no input error"))?;
-        Ok(Bwd {
-            dx: Some(dy.add(inner)?),
-            grads: Vec::new(),
-            saved: Box::new(bw),
-        })
+        self.backward_with(w, fwd, dy, false)
     }
 
     fn r_forward(
