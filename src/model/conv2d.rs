@@ -1,7 +1,7 @@
 //! `Conv2d(in, out, kernel, stride, padding, bias)`: a 2-D convolution
 //! (cross-correlation) of NCHW samples, as `torch.nn.Conv2d`.
 //!
-//! By im2col ([`super::im2col`]) on blocks of samples: a block's columns
+//! By im2col (`im2col.rs`) on blocks of samples: a block's columns
 //! `cols` `(K, c·P)` (`K = in·kh·kw`, `P = Ho·Wo`) are made in cache and
 //! every product is a GEMM with the weight as `(out, K)`; with `dyᵀ` a
 //! block's output error as `(out, c·P)`:
