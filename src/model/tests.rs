@@ -78,36 +78,13 @@ fn one_shot_hvp_matches_the_reused_operator() {
     }
 }
 
+/// HVPs against central differences of the gradient (and the one-shot
+/// product against the block's), every activation, loss and bias setting.
 #[test]
 fn hvp_matches_differences_of_gradients() {
     let data = toy(11, 4, 3, 2);
     for m in all_models() {
-        let p = m.num_params();
-        let mut r = Rng::new(5);
-        let vs = Mat::from_fn(3, p, |_, _| r.normal());
-        let batch = m.batch("test", &data).unwrap();
-        let hv = m.curvature_block(&batch, &vs, false).unwrap();
-        for j in 0..3 {
-            let v = vs.row(j);
-            let eps = 1e-5;
-            let plus: Vec<f64> = m.params().iter().zip(v).map(|(a, b)| a + eps * b).collect();
-            let minus: Vec<f64> = m.params().iter().zip(v).map(|(a, b)| a - eps * b).collect();
-            let (_, gp) = m.loss_grad_batch(&batch, &plus).unwrap();
-            let (_, gm) = m.loss_grad_batch(&batch, &minus).unwrap();
-            let fd: Vec<f64> = gp
-                .iter()
-                .zip(&gm)
-                .map(|(a, b)| (a - b) / (2.0 * eps))
-                .collect();
-            let num: f64 = fd
-                .iter()
-                .zip(hv.row(j))
-                .map(|(a, b)| (a - b).powi(2))
-                .sum::<f64>()
-                .sqrt();
-            let den = crate::mat::norm(&fd).max(1e-8);
-            assert!(num / den < 1e-6, "{}: rel err {}", m.summary(), num / den);
-        }
+        crate::model::im2col::testing::check_hvp(&m, &data);
     }
 }
 
@@ -275,30 +252,8 @@ fn mixed_network_hvp_matches_differences_and_g_is_psd() {
     let data = toy(11, 4, 3, 3);
     for m in [mixed_net(LossKind::CrossEntropy), mixed_net(LossKind::Mse)] {
         let p = m.num_params();
+        crate::model::im2col::testing::check_hvp(&m, &data);
         let batch = m.batch("test", &data).unwrap();
-        let mut r = Rng::new(2);
-        let vs = Mat::from_fn(2, p, |_, _| r.normal());
-        let hv = m.curvature_block(&batch, &vs, false).unwrap();
-        for j in 0..2 {
-            let v = vs.row(j);
-            let eps = 1e-5;
-            let plus: Vec<f64> = m.params().iter().zip(v).map(|(a, b)| a + eps * b).collect();
-            let minus: Vec<f64> = m.params().iter().zip(v).map(|(a, b)| a - eps * b).collect();
-            let (_, gp) = m.loss_grad_batch(&batch, &plus).unwrap();
-            let (_, gm) = m.loss_grad_batch(&batch, &minus).unwrap();
-            let err: f64 = gp
-                .iter()
-                .zip(&gm)
-                .zip(hv.row(j))
-                .map(|((a, b), h)| ((a - b) / (2.0 * eps) - h).powi(2))
-                .sum::<f64>()
-                .sqrt();
-            assert!(
-                err / crate::mat::norm(hv.row(j)) < 1e-6,
-                "{}: {err}",
-                m.summary()
-            );
-        }
         let g = m.curvature_block(&batch, &Mat::identity(p), true).unwrap();
         assert!(g.asymmetry() < 1e-12 * g.max_abs());
         let h = m.curvature_block(&batch, &Mat::identity(p), false).unwrap();
