@@ -8,7 +8,8 @@
 //! | [`data`] | `Dataset`, clusters, MNIST, `.npy` |
 //! | [`linalg`] | dense symmetric eigen-solvers |
 //! | [`spectrum`] | `Spectrum`: eigenvalues with provenance, outlier rules |
-//! | [`curvature`] | exact HVPs, Hessians, Gauss–Newton, Lanczos, SLQ, Hutchinson |
+//! | [`curvature`] | exact HVPs, Hessians, Gauss–Newton, Lanczos, SLQ, Hutchinson, the Gram route and Papyan's class decomposition |
+//! | [`laws`] | reference spectral laws (Marchenko–Pastur) and the Kolmogorov–Smirnov distance |
 //! | [`plot`] | charts as text and SVG |
 //! | [`progress`] | progress bars and the interrupt flag |
 //! | [`repl`] | the interactive REPL, its `:commands`, piped input |
@@ -23,6 +24,7 @@ pub mod data;
 pub mod error;
 pub mod kernel;
 pub mod landscape;
+pub mod laws;
 pub mod linalg;
 pub mod mat;
 pub mod model;

@@ -57,6 +57,8 @@ pub struct SpectrumInfo {
     pub accuracy: Vec<(String, f64)>,
     /// The dense solver that ran (`"two-stage"`, `"faer"`), when dense.
     pub solver: Option<String>,
+    /// Number of eigenvalues above `1e-12·λ_max` (Gram routes).
+    pub rank: Option<usize>,
 }
 
 impl SpectrumInfo {

@@ -6,4 +6,5 @@ mod course;
 mod docs;
 mod fixtures;
 mod layer_fixtures;
+mod outliers;
 mod repl;

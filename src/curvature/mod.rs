@@ -18,6 +18,7 @@
 //! assert_eq!(op.matvecs(), 1);
 //! ```
 
+pub mod gram;
 pub mod hessian;
 pub mod lanczos;
 pub mod slq;

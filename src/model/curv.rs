@@ -1,6 +1,10 @@
 //! [`CurvState`]: the forward and backward passes at fixed parameters,
 //! shared by every curvature product (HVP, Gauss–Newton product, dense
-//! blocks), and the exact Gram route for a leading `Linear` layer.
+//! blocks), and the exact Gram route for a leading `Linear` layer;
+//! [`gram`]: the Gauss–Newton matrix as the Gram matrix of per-example
+//! Jacobian products.
+
+mod gram;
 
 use crate::error::{Error, Result};
 use crate::mat::Mat;

@@ -488,6 +488,33 @@ pub fn histogram(values: &[f64], bins: usize, log_counts: bool) -> Result<Chart>
     Ok(chart.with_series(Series::bars("count", centres, counts, Some(width))))
 }
 
+/// Draws the density `d` over a histogram made by [`histogram`], scaled
+/// to it: the expected count per bin, `n · bin width · φ(x)` with n the
+/// values counted (an atom of `d` at zero is not drawn: its mass sits in
+/// the bin holding 0). A chart without bars is returned unchanged.
+pub fn overlay_density(mut chart: Chart, d: &crate::spectrum::Density) -> Chart {
+    let Some(bars) = chart
+        .series
+        .iter()
+        .find(|s| matches!(s.style, Style::Bars { .. }))
+    else {
+        return chart;
+    };
+    let total: f64 = bars.ys.iter().sum();
+    let width = match bars.style {
+        Style::Bars { width: Some(w) } => w,
+        _ => match bars.xs.as_slice() {
+            [a, b, ..] => b - a,
+            _ => 1.0,
+        },
+    };
+    let scale = total * width;
+    let ys = d.y.iter().map(|&y| y * scale).collect();
+    let name = format!("{} (scaled to the counts)", d.info.matrix);
+    chart.series.push(Series::line(name, d.x.clone(), ys));
+    chart
+}
+
 /// Eigenvalues (ascending) against their index 1..n, as a line; with
 /// `symlog` the y-axis is symlog with linthresh 10⁻³·max|λ| (1 when all are
 /// 0), so negative and outlying eigenvalues show together.

@@ -63,6 +63,7 @@ pub const OPTION_KEYS: &[(&str, &[&str])] = &[
         "hist",
         &[
             "title", "log_y", "symlog", "width", "height", "x_label", "y_label", "bins", "log",
+            "overlay",
         ],
     ),
     ("hessian", &["max_params"]),
@@ -78,6 +79,9 @@ pub const OPTION_KEYS: &[(&str, &[&str])] = &[
     ),
     ("hessian_trace", &["probes", "seed", "matrix"]),
     ("check_hessian", &["directions", "seed"]),
+    ("gn_gram", &["vectors"]),
+    ("class_decomposition", &["matrices"]),
+    ("marchenko_pastur", &["points"]),
     ("outliers", &["rule", "threshold"]),
     ("interpolate", &["from", "to", "steps", "test", "model"]),
 ];

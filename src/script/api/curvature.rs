@@ -28,6 +28,9 @@ pub fn info_map(info: &crate::spectrum::SpectrumInfo) -> Map {
     if let Some(s) = &info.solver {
         m.insert("solver".into(), Dynamic::from(s.clone()));
     }
+    if let Some(r) = info.rank {
+        m.insert("rank".into(), Dynamic::from_int(r as INT));
+    }
     if let Some(s) = info.steps {
         m.insert("steps".into(), Dynamic::from_int(s as INT));
     }

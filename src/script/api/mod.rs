@@ -6,6 +6,7 @@ pub mod data;
 pub mod landscape;
 pub mod model;
 pub mod net;
+pub mod outliers;
 pub mod plot;
 pub mod values;
 
@@ -20,5 +21,6 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(check::check).into());
     engine.register_global_module(exported_module!(landscape::landscape).into());
     engine.register_global_module(exported_module!(curvature::curvature).into());
+    engine.register_global_module(exported_module!(outliers::outliers).into());
     engine.register_global_module(exported_module!(plot::plot).into());
 }

@@ -177,7 +177,9 @@ pub mod plot {
     /// A histogram of numbers (an array, Vector or Spectrum) and shows it.
     ///
     /// Options: `bins` (30), `log` (log scale for the counts: symmetric log,
-    /// so empty bins stay visible), and the plot options.
+    /// so empty bins stay visible), `overlay` (a Density — e.g.
+    /// `marchenko_pastur(…)` or `density(m, data)` — drawn over the bars,
+    /// scaled to the counts), and the plot options.
     ///
     /// # Example
     /// ```rhai
@@ -194,7 +196,10 @@ pub mod plot {
             ));
         };
         let bins = o.usize("bins", 30)?;
-        let chart = histogram(&v, bins, o.bool("log", false)?)?;
+        let mut chart = histogram(&v, bins, o.bool("log", false)?)?;
+        if let Some(d) = o.opt_custom::<Dens>("overlay", "a Density")? {
+            chart = crate::plot::overlay_density(chart, &d.0);
+        }
         Ok(Plot::show(apply_opts(single(chart), &o)?))
     }
 

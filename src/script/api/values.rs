@@ -100,6 +100,32 @@ pub mod values {
         Ok(Vector::new(Rng::new(seed as u64).normals(n)))
     }
 
+    /// A `rows × cols` Matrix of standard normal numbers drawn from `seed`
+    /// (row by row from the same stream as `randn(rows * cols, seed)`).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let x = randn(3, 2, 7);
+    /// print([x.rows, x.cols]);   // prints [3, 2]
+    /// assert(x[2][1] == randn(6, 7)[5], "row-major from one stream");
+    /// ```
+    #[rhai_fn(name = "randn", return_raw)]
+    pub fn randn_matrix(rows: INT, cols: INT, seed: INT) -> RResult<Matrix> {
+        let r = len_of(rows, "randn")?;
+        let c = len_of(cols, "randn")?;
+        let Some(n) = r.checked_mul(c) else {
+            return script_err(format!(
+                "randn: expected a matrix that fits in memory, got {r} × {c}"
+            ));
+        };
+        let n = len_of(n as INT, "randn")?;
+        Ok(Matrix::new(Mat::from_vec(
+            r,
+            c,
+            Rng::new(seed as u64).normals(n),
+        )?))
+    }
+
     /// The length of a Vector.
     ///
     /// # Example
