@@ -223,7 +223,7 @@ fn outlier_origin_inputs_are_refused_clearly() {
 }
 
 #[test]
-fn e8_passes_with_the_right_law_and_fails_with_a_shifted_one() {
+fn e8_fails_with_a_shifted_law() {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/e8_marchenko_pastur.rhai");
     let run = |extra: &[&str]| {
@@ -234,16 +234,55 @@ fn e8_passes_with_the_right_law_and_fails_with_a_shifted_one() {
             .output()
             .unwrap()
     };
-    let ok = run(&[]);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let out = String::from_utf8_lossy(&ok.stdout);
-    assert!(out.contains("Kolmogorov–Smirnov distance"), "{out}");
+    // The passing run is `shipped_scripts_run` (tests/cli.rs).
     let bad = run(&["--sigma2", "0.6"]);
     assert!(!bad.status.success(), "a wrong law passed the check");
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("KS distance"), "{err}");
+}
+
+/// PyTorch fixtures (`tools/make_outlier_fixtures.py`): G and Papyan's four
+/// parts formed from per-example Jacobians (torch.func) in P × P, their
+/// eigenvalues and the overlap from their eigenvectors — against the Gram
+/// route, from the same parameters and data.
+#[test]
+fn class_decomposition_matches_pytorch() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/outliers");
+    let index: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index.len(), 2);
+    for name in index {
+        let f = dir.join(&name);
+        let meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(f.join("meta.json")).unwrap()).unwrap();
+        let code = format!(
+            r#"
+            let dir = "{dir}";
+            let m = {net};
+            m.params = load_npy(dir + "/params.npy");
+            let labels = [];
+            for v in load_npy(dir + "/y.npy").to_array() {{ labels.push(v.to_int()); }}
+            let d = dataset(load_npy(dir + "/x.npy"), labels);
+            let p = class_decomposition(m, d);
+            let pairs = [["g", p.gauss_newton], ["same_class", p.same_class], ["class_means", p.class_means],
+                         ["cross_class", p.cross_class], ["within", p.within]];
+            let gmax = load_npy(dir + "/g.npy").to_array().reduce(|a, b| max(a, b), 0.0);
+            for pr in pairs {{
+                let want = load_npy(dir + "/" + pr[0] + ".npy").to_array();
+                want.reverse();
+                let got = pr[1];
+                let k = min(want.len(), got.len());
+                let top = got.top(k);
+                for i in 0..k {{
+                    assert(abs(top[i] - want[i]) <= 1e-10 * gmax, `${{pr[0]}} eigenvalue ${{i}}: ${{top[i]}} vs torch ${{want[i]}}`);
+                }}
+            }}
+            let ov = load_npy(dir + "/overlap.npy")[0];
+            assert(abs(p.overlap - ov) <= 1e-8, `overlap ${{p.overlap}} vs torch ${{ov}}`);
+            "#,
+            dir = f.display(),
+            net = meta["hlab"].as_str().unwrap(),
+        );
+        run(&code);
+    }
 }
