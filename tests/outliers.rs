@@ -189,6 +189,17 @@ fn outlier_origin_inputs_are_refused_clearly() {
             &["ks_distance: expected at least one finite value"],
         ),
         (
+            "hvp(m, missing, [randn(m.num_params, 1), 2])",
+            &["hvp: expected an array of Vectors of length 31, got i64 at index 1"],
+        ),
+        (
+            "hvp(m, missing, [randn(5, 1)])",
+            &[
+                "hvp: expected Vectors of length 31",
+                "got length 5 at index 0",
+            ],
+        ),
+        (
             "hist([1, 2], #{ overlay: 3 })",
             &["hist: option `overlay`: expected a Density"],
         ),

@@ -139,7 +139,7 @@ pub mod curvature {
         check_eig_memory, check_lanczos_memory, check_slq_memory, curvature_of, info_map,
         max_params, spec,
     };
-    use crate::curvature::hessian::{check_hessian as check, ModelCurvature};
+    use crate::curvature::hessian::{check_hessian as check, Curvature, ModelCurvature};
     use crate::curvature::lanczos::{lanczos_top, LanczosOpts, Which};
     use crate::curvature::slq::{slq_density, SlqOpts};
     use crate::curvature::trace::hutchinson;
@@ -173,6 +173,59 @@ pub mod curvature {
             &data.0,
             v.as_slice(),
         )?))
+    }
+
+    /// Hessian-vector products with several directions at once:
+    /// `hvp(m, data, [v1, v2, …])` → an array of Vectors `[H·v1, H·v2, …]`
+    /// in the same order. One forward pass serves them all and the R-pass
+    /// runs on blocks of directions as wider matrix products (blocks sized
+    /// for memory), so b directions cost well under b single calls.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 40, k: 3, dim: 4, seed: 1 });
+    /// let m = mlp([4, 6, 3], #{ act: "tanh", seed: 2 });
+    /// let vs = [randn(m.num_params, 1), randn(m.num_params, 2), randn(m.num_params, 3)];
+    /// let hs = hvp(m, data, vs);
+    /// print(hs.len());   // prints 3
+    /// assert_close(hs[2], hvp(m, data, vs[2]), 1e-12);
+    /// ```
+    #[rhai_fn(name = "hvp", return_raw)]
+    pub fn hvp_many(m: Model, data: Data, vs: Array) -> RResult<Array> {
+        let g = m.read();
+        let p = g.num_params();
+        if vs.is_empty() {
+            return Ok(Array::new());
+        }
+        let mut rows = Vec::with_capacity(vs.len().saturating_mul(p).min(1 << 28));
+        for (i, v) in vs.iter().enumerate() {
+            let Some(v) = v.clone().try_cast::<Vector>() else {
+                return script_err(format!(
+                    "hvp: expected an array of Vectors of length {p}, got {} at index {i}",
+                    crate::script::opts::type_name(v)
+                ));
+            };
+            if v.as_slice().len() != p {
+                return script_err(format!(
+                    "hvp: expected Vectors of length {p} (the model's parameter count), got length {} at index {i}",
+                    v.as_slice().len()
+                ));
+            }
+            g.check_vector("hvp", v.as_slice())?;
+            rows.extend_from_slice(v.as_slice());
+        }
+        crate::mat::check_memory(
+            "hvp",
+            || format!("{} directions and their products of length {p}", vs.len()),
+            16.0 * (vs.len() * p) as f64,
+            "pass fewer directions per call",
+        )?;
+        let vm = crate::mat::Mat::from_vec(vs.len(), p, rows)?;
+        let mut op = ModelCurvature::new("hvp", &g, &data.0, Curvature::Hessian)?;
+        let out = op.apply_rows(&vm)?;
+        Ok((0..out.rows())
+            .map(|j| Dynamic::from(Vector::new(out.row(j).to_vec())))
+            .collect())
     }
 
     /// The dense exact Hessian of the mean loss, P × P, symmetric.
