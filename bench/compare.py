@@ -20,6 +20,14 @@ for the dense Hessian and eigsh, --eig-repeats (1) for the full
 eigendecompositions (minutes each on 2 cores).
 
     python bench/compare.py [--json out.json] [--skip-dense] [--repeats R]
+
+--scale (issue 13): the P = 94,218 cluster net (100-256-256-10) and the
+P = 1,863,690 MNIST-1K net (784-1024-1024-10), hlab and JAX in one run on
+the same weights and data: each round runs `hlab run bench/scale.rhai`
+(script calls, as users see them) and then JAX with weights and data as jit
+*arguments*; --rounds (3) interleaved rounds, medians, one table.
+
+    python bench/compare.py --scale [--rounds 3] [--hlab target/release/hlab]
 """
 
 import argparse
@@ -128,6 +136,110 @@ def torch_ops(x, y, p, sizes):
     return torch, loss, g, hvp, thessian(loss)
 
 
+# ------------------------------------------------------------------- scale
+SCALE_CASES = {
+    "small": {"sizes": [100, 256, 256, 10], "top_k": 20, "tol": 1e-8, "what": "clusters, P = 94,218"},
+    "big": {"sizes": [784, 1024, 1024, 10], "top_k": 10, "tol": 1e-6, "what": "MNIST-1K, P = 1,863,690"},
+}
+
+
+def mlp_loss(sizes):
+    """The hlab MLP's loss with parameters, inputs and labels all as arguments."""
+    def loss(q, xj, yj):
+        off, h = 0, xj
+        nl = len(sizes) - 1
+        for li in range(nl):
+            i, o = sizes[li], sizes[li + 1]
+            w = q[off:off + o * i].reshape(o, i)
+            off += o * i
+            b = q[off:off + o]
+            off += o
+            h = h @ w.T + b
+            if li < nl - 1:
+                h = jnp.maximum(h, 0.0)
+        logp = jax.nn.log_softmax(h, axis=1)
+        return -jnp.mean(logp[jnp.arange(h.shape[0]), yj])
+    return loss
+
+
+def jax_scale_round(name, repeats):
+    cfg = SCALE_CASES[name]
+    d = os.path.join(HERE, "data")
+    load = lambda part: np.load(os.path.join(d, f"scale_{name}_{part}.npy"))
+    x, y, p, v = load("x"), load("y").astype(np.int64), load("params"), load("v")
+    loss = mlp_loss(cfg["sizes"])
+    grad = jax.jit(jax.grad(loss))
+    hvp = jax.jit(lambda q, w, xj, yj: jax.jvp(lambda r: jax.grad(loss)(r, xj, yj), (q,), (w,))[1])
+    pj, vj, xj, yj = (jnp.asarray(a) for a in (p, v, x, y))
+    out = {}
+    out["hvp"] = timeit(lambda: hvp(pj, vj, xj, yj).block_until_ready(), repeats)
+    out["grad"] = timeit(lambda: grad(pj, xj, yj).block_until_ready(), repeats)
+    P = p.shape[0]
+    count = {"n": 0}
+
+    def mv(w):
+        count["n"] += 1
+        return np.asarray(hvp(pj, jnp.asarray(w), xj, yj))
+    v0 = np.random.default_rng(2).standard_normal(P)
+    t0 = time.perf_counter()
+    vals = sla.eigsh(sla.LinearOperator((P, P), matvec=mv, dtype=np.float64), k=cfg["top_k"],
+                     which="LA", v0=v0, tol=cfg["tol"], return_eigenvectors=False)
+    out["top_eigs"] = (time.perf_counter() - t0) * 1e3
+    out["top_eigs_hvps"] = count["n"]
+    out["lambda1"] = float(np.max(vals))
+    if name == "small":
+        out["density"] = 900 * out["hvp"]  # the HVPs of 90 steps x 10 probes, nothing else
+    return out
+
+
+def hlab_scale_round(hlab, repeats, which):
+    import subprocess
+    root = os.path.dirname(HERE)
+    r = subprocess.run([hlab, "run", os.path.join("bench", "scale.rhai"), "--case", which,
+                        "--repeats", str(repeats)], cwd=root, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"hlab failed:\n{r.stderr}")
+    out = {"small": {}, "big": {}}
+    for line in r.stdout.splitlines():
+        if line.startswith("RESULT "):
+            _, case, op, val = line.split()
+            out[case][op] = float(val)
+    return out
+
+
+def scale_main(args):
+    names = list(SCALE_CASES) if args.cases == "both" else [args.cases]
+    rounds = []
+    for i in range(args.rounds):
+        h = hlab_scale_round(args.hlab, args.repeats, args.cases)
+        j = {name: jax_scale_round(name, args.repeats) for name in names}
+        rounds.append((h, j))
+        print(f"round {i + 1}/{args.rounds} done", file=sys.stderr)
+    med = lambda xs: statistics.median(xs)
+    print(f"scale benchmark, f64, {args.rounds} interleaved rounds (medians); machine {platform.platform()}, "
+          f"{os.cpu_count()} CPUs; jax {jax.__version__}; started {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    print(f"{'case':28} | {'op':14} | {'hlab':>10} | {'jax':>10} | {'hlab/jax':>8}")
+    print("-" * 82)
+    rows = []
+    for name in names:
+        cfg = SCALE_CASES[name]
+        ops = ["hvp", "grad", "top_eigs"] + (["density"] if name == "small" else [])
+        for op in ops:
+            hv = med([r[0][name][op] for r in rounds])
+            jv = med([r[1][name][op] for r in rounds])
+            unit = "ms"
+            print(f"{cfg['what']:28} | {op:14} | {hv:10.1f} | {jv:10.1f} | {hv / jv:8.2f}   ({unit})")
+            rows.append({"case": name, "op": op, "hlab_ms": hv, "jax_ms": jv})
+        hh = med([r[0][name]["top_eigs_hvps"] for r in rounds])
+        jh = med([r[1][name]["top_eigs_hvps"] for r in rounds])
+        print(f"{cfg['what']:28} | {'top_eigs HVPs':14} | {hh:10.0f} | {jh:10.0f} |")
+    print("jax density = 900 x its median HVP (the products alone); jax top_eigs = scipy eigsh (which='LA') on jitted HVPs")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"rows": rows, "rounds": args.rounds}, fh, indent=1)
+            fh.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", help="write the table as JSON to this path")
@@ -136,7 +248,14 @@ def main():
     ap.add_argument("--dense-repeats", type=int, default=3, help="repeats for the dense Hessian and eigsh (default 3)")
     ap.add_argument("--eig-repeats", type=int, default=1, help="repeats for the full eigendecompositions (default 1)")
     ap.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if importable")
+    ap.add_argument("--scale", action="store_true", help="the P = 94,218 and P = 1.86M cases, hlab and JAX (issue 13)")
+    ap.add_argument("--rounds", type=int, default=3, help="--scale: interleaved rounds (default 3)")
+    ap.add_argument("--cases", default="both", choices=["small", "big", "both"], help="--scale: which cases")
+    ap.add_argument("--hlab", default=os.path.join(os.path.dirname(HERE), "target", "release", "hlab"),
+                    help="--scale: the hlab binary")
     args = ap.parse_args()
+    if args.scale:
+        return scale_main(args)
 
     x, y, p, source = load_inputs()
     P = sum(o * i + o for i, o in zip(SIZES[:-1], SIZES[1:]))
