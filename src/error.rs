@@ -46,6 +46,9 @@ pub enum Error {
     /// The user asked to stop (Ctrl-C or a Jupyter interrupt).
     #[error("{op}: interrupted")]
     Interrupted { op: &'static str },
+    /// Training was interrupted; the model and `last_history()` keep what it reached.
+    #[error("train: interrupted at step {step} of {total}; the model keeps the parameters it reached and last_history() returns the History recorded so far")]
+    TrainInterrupted { step: usize, total: usize },
     /// An error from the tensor library.
     #[error("tensor: {0}")]
     Candle(#[from] candle_core::Error),

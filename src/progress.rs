@@ -8,10 +8,13 @@
 
 use crate::error::{Error, Result};
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 static INTERRUPT: AtomicBool = AtomicBool::new(false);
 static PROGRESS_ENABLED: AtomicBool = AtomicBool::new(true);
+/// Bars on screen now: work nested in other work (the Lanczos runs that
+/// `train` makes when it tracks curvature) shows no bar of its own.
+static ACTIVE_BARS: AtomicUsize = AtomicUsize::new(0);
 
 /// Asks the running computation to stop.
 pub fn request_interrupt() {
@@ -52,7 +55,11 @@ impl Progress {
     pub fn new(label: &str, total: u64) -> Self {
         let show = PROGRESS_ENABLED.load(Ordering::Relaxed)
             && std::io::stderr().is_terminal()
-            && std::env::var_os("HLAB_NO_PROGRESS").is_none();
+            && std::env::var_os("HLAB_NO_PROGRESS").is_none()
+            && ACTIVE_BARS.load(Ordering::SeqCst) == 0;
+        if show {
+            ACTIVE_BARS.fetch_add(1, Ordering::SeqCst);
+        }
         let bar = show.then(|| {
             let b = indicatif::ProgressBar::new(total);
             let style = indicatif::ProgressStyle::with_template(
@@ -86,6 +93,7 @@ impl Drop for Progress {
     fn drop(&mut self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
+            ACTIVE_BARS.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }

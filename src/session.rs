@@ -465,7 +465,7 @@ fn convert_error(code: &str, e: &EvalAltResult) -> ScriptError {
         EvalAltResult::ErrorTerminated(..) => ("interrupted".to_string(), ErrorKind::Interrupted),
         other => (strip_position(&other.to_string()), ErrorKind::Runtime),
     };
-    let kind = if msg.ends_with(": interrupted") {
+    let kind = if msg.ends_with(": interrupted") || msg.starts_with("train: interrupted at step ") {
         ErrorKind::Interrupted
     } else {
         kind

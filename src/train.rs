@@ -8,7 +8,18 @@
 //! is used as it is. The loss and accuracy on the whole training set (and
 //! the test set, when given) are recorded at step 0, every `log_every`
 //! steps and at the end.
+//!
+//! With [`TrackOpts`], the top Hessian eigenvalues (the sharpness λ₁, Cohen
+//! et al. 2021) are recorded at step 0, every `every` steps and at the end,
+//! each Lanczos run warm-started from the previous point's Ritz vectors, so
+//! that a tracked point costs a few Hessian-vector products rather than the
+//! hundred or so of a cold start. Under gradient descent with step η,
+//! momentum β and weight decay λ, the quadratic model is stable only while
+//! λ₁ < (2 + 2β)/η − λ ([`History::stability_threshold`]).
 
+use crate::curvature::hessian::{Curvature, ModelCurvature};
+use crate::curvature::lanczos::{lanczos_top, LanczosOpts};
+use crate::curvature::trace::hutchinson;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Batch, Network};
@@ -42,6 +53,8 @@ pub struct TrainOpts {
     pub log_every: Option<usize>,
     /// Stop once the full-batch gradient norm falls below this.
     pub until_grad_norm: Option<f64>,
+    /// Track the Hessian's top eigenvalues (and trace) as training goes.
+    pub track: Option<TrackOpts>,
 }
 
 impl Default for TrainOpts {
@@ -58,7 +71,69 @@ impl Default for TrainOpts {
             test: None,
             log_every: None,
             until_grad_norm: None,
+            track: None,
         }
+    }
+}
+
+/// What curvature to record during training (Cohen et al. 2021's
+/// sharpness): at step 0, every `every` steps and at the end, the `top`
+/// largest eigenvalues of the Hessian of the training loss over the whole
+/// training set (without weight decay), by Lanczos warm-started from the
+/// previous point's Ritz vectors, with Ritz residuals ≤ `tol`·λ₁; and, when
+/// `trace_probes > 0`, Hutchinson's estimate of tr H.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrackOpts {
+    /// Steps between tracked points (≥ 1); `None`: about 50 points in all.
+    pub every: Option<usize>,
+    /// How many of the largest eigenvalues (≥ 1, ≤ P).
+    pub top: usize,
+    /// Hutchinson probes for the trace (0: no trace).
+    pub trace_probes: usize,
+    /// Ritz residual tolerance relative to λ₁.
+    pub tol: f64,
+    /// Seed of the Lanczos start (first point) and of the trace probes.
+    pub seed: u64,
+}
+
+impl Default for TrackOpts {
+    fn default() -> Self {
+        TrackOpts {
+            every: None,
+            top: 1,
+            trace_probes: 0,
+            tol: 1e-6,
+            seed: 0,
+        }
+    }
+}
+
+/// The curvature recorded by `track`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tracked {
+    /// The tracked steps (0, every n, the last).
+    pub steps: Vec<usize>,
+    /// The top eigenvalues at each tracked step, largest first.
+    pub top: Vec<Vec<f64>>,
+    /// Hutchinson's tr H at each tracked step (empty without `trace`).
+    pub trace: Vec<f64>,
+    /// Its standard error (empty without `trace`).
+    pub trace_stderr: Vec<f64>,
+    /// Hessian-vector products Lanczos used at each tracked step.
+    pub matvecs: Vec<usize>,
+    /// The largest Ritz residual relative to λ₁ at each tracked step.
+    pub residual: Vec<f64>,
+    /// Seconds spent tracking, in all.
+    pub seconds: f64,
+}
+
+impl Tracked {
+    /// λ₁ at each tracked step.
+    pub fn sharpness(&self) -> Vec<f64> {
+        self.top
+            .iter()
+            .map(|t| t.first().copied().unwrap_or(f64::NAN))
+            .collect()
     }
 }
 
@@ -82,20 +157,108 @@ pub struct History {
     pub grad_norm: Vec<f64>,
     /// Optimiser steps taken.
     pub steps: usize,
-    /// Why training stopped: "steps", "epochs" or "until_grad_norm".
+    /// Why training stopped: "steps", "epochs", "until_grad_norm",
+    /// "interrupted" or "diverged".
     pub stopped_by: String,
     /// Step size used.
     pub lr: f64,
     /// Batch size used (0 = full batch).
     pub batch: usize,
+    /// Momentum used.
+    pub momentum: f64,
+    /// Weight decay used.
+    pub weight_decay: f64,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// The curvature recorded with `track`.
+    pub tracked: Option<Tracked>,
+    /// True when the run was interrupted (Ctrl-C) before its end.
+    pub interrupted: bool,
+}
+
+impl History {
+    #[cfg(test)]
+    fn sharpness_len(&self) -> usize {
+        self.tracked.as_ref().map_or(0, |t| t.sharpness().len())
+    }
+
+    /// The edge of stability of the update: `(2 + 2β)/lr − wd` (β the
+    /// momentum, wd the weight decay) — gradient descent on a quadratic
+    /// whose curvature exceeds it diverges.
+    pub fn stability_threshold(&self) -> f64 {
+        (2.0 + 2.0 * self.momentum) / self.lr - self.weight_decay
+    }
 }
 
 /// Trains `m` in place on `data` and returns what was recorded.
 ///
 /// On an interrupt or a divergence, `m` keeps the last finite parameters.
 pub fn train(m: &mut Network, data: &Dataset, o: &TrainOpts) -> Result<History> {
+    let mut hist = History::default();
+    train_recording(m, data, o, &mut hist)?;
+    Ok(hist)
+}
+
+/// As [`train`], writing into `hist` as it goes, so that when it fails
+/// (interrupted, diverged) `hist` still holds everything recorded up to
+/// then (`interrupted`, `stopped_by` and `steps` say where it stopped) and
+/// `m` the last finite parameters reached.
+pub fn train_recording(
+    m: &mut Network,
+    data: &Dataset,
+    o: &TrainOpts,
+    hist: &mut History,
+) -> Result<()> {
+    *hist = History {
+        lr: o.lr,
+        batch: o.batch,
+        momentum: o.momentum,
+        weight_decay: o.weight_decay,
+        ..History::default()
+    };
+    let plan = check(m, data, o)?;
+    let start = Instant::now();
+    let mut params = m.params().to_vec();
+    let r = run(m, data, o, &plan, hist, &mut params);
+    m.set_params(&params)?;
+    hist.seconds = start.elapsed().as_secs_f64();
+    match r {
+        Ok(stopped_by) => {
+            hist.stopped_by = stopped_by.to_string();
+            Ok(())
+        }
+        Err(Error::Interrupted { .. }) => {
+            // The point reached is recorded, so last_history() ends there.
+            if hist.step.last() != Some(&hist.steps) {
+                let full = m.batch("train", data)?;
+                log_point(m, &full, data, o.test.as_ref(), hist, hist.steps, &params)?;
+            }
+            hist.interrupted = true;
+            hist.stopped_by = "interrupted".into();
+            Err(Error::TrainInterrupted {
+                step: hist.steps,
+                total: plan.total,
+            })
+        }
+        Err(e) => {
+            if matches!(e, Error::Diverged { .. }) {
+                hist.stopped_by = "diverged".into();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The checked plan of a run.
+struct Plan {
+    bs: usize,
+    total: usize,
+    stop_name: &'static str,
+    log_every: usize,
+    track_every: usize,
+}
+
+fn check(m: &Network, data: &Dataset, o: &TrainOpts) -> Result<Plan> {
     m.check_data("train", data)?;
     if let Some(t) = &o.test {
         m.check_data("train", t).map_err(|e| match e {
@@ -136,44 +299,221 @@ pub fn train(m: &mut Network, data: &Dataset, o: &TrainOpts) -> Result<History> 
         Some(l) => l,
         None => (total / 100).max(1),
     };
-    let start = Instant::now();
+    let mut track_every = 0;
+    if let Some(t) = &o.track {
+        let p = m.num_params();
+        track_every = match t.every {
+            Some(0) => {
+                return Err(Error::shape(
+                    "train",
+                    "track.every ≥ 1 (steps between tracked points)",
+                    "every = 0",
+                ))
+            }
+            Some(e) => e,
+            None => (total / 50).max(1),
+        };
+        if t.top == 0 || t.top > p {
+            return Err(Error::shape(
+                "train",
+                format!("track.top between 1 and {p} (the number of parameters)"),
+                format!("top = {}", t.top),
+            ));
+        }
+        if !(t.tol.is_finite() && t.tol > 0.0) {
+            return Err(Error::invalid(
+                "train",
+                format!("track.tol: expected a finite number > 0, got {}", t.tol),
+            ));
+        }
+    }
+    Ok(Plan {
+        bs,
+        total,
+        stop_name,
+        log_every,
+        track_every,
+    })
+}
+
+/// Records the curvature at tracked points, warm-starting each Lanczos run
+/// from the previous point's Ritz vectors.
+struct Tracker<'a> {
+    o: &'a TrackOpts,
+    data: &'a Dataset,
+    tmpl: Network,
+    prev: Option<Vec<f64>>,
+}
+
+impl Tracker<'_> {
+    /// Top eigenvalues (largest first), matvecs, residual/λ₁ and the Ritz
+    /// vectors' sum at `params`.
+    fn record(&mut self, t: &mut Tracked, step: usize, params: &[f64]) -> Result<f64> {
+        let t0 = Instant::now();
+        self.tmpl.set_params(params)?;
+        let r = top_with_vectors(
+            &self.tmpl,
+            self.data,
+            self.o.top,
+            self.o.tol,
+            self.o.seed,
+            self.prev.take(),
+        )?;
+        let lam1 = r.values.first().copied().unwrap_or(f64::NAN);
+        t.steps.push(step);
+        t.matvecs.push(r.matvecs);
+        t.residual
+            .push(r.max_residual / lam1.abs().max(f64::MIN_POSITIVE));
+        t.top.push(r.values);
+        self.prev = Some(r.start);
+        if self.o.trace_probes > 0 {
+            let mut op = ModelCurvature::new("train", &self.tmpl, self.data, Curvature::Hessian)?;
+            let tr = hutchinson(&mut op, self.o.trace_probes, self.o.seed)?;
+            t.trace.push(tr.value);
+            t.trace_stderr.push(tr.stderr);
+        }
+        t.seconds += t0.elapsed().as_secs_f64();
+        Ok(lam1)
+    }
+}
+
+/// What [`top_with_vectors`] found.
+pub struct TopEigs {
+    /// The k largest eigenvalues, largest first.
+    pub values: Vec<f64>,
+    /// Hessian-vector products used.
+    pub matvecs: usize,
+    /// The largest Ritz residual ‖H y − θ y‖.
+    pub max_residual: f64,
+    /// The sum of the Ritz vectors: the warm start for a nearby point.
+    pub start: Vec<f64>,
+}
+
+/// The `k` largest Hessian eigenvalues of `m`'s loss over `data` by
+/// Lanczos (residuals ≤ `tol`·λ₁), started from `start` when given (a warm
+/// start: the [`TopEigs::start`] of a nearby point), else from `seed`.
+pub fn top_with_vectors(
+    m: &Network,
+    data: &Dataset,
+    k: usize,
+    tol: f64,
+    seed: u64,
+    start: Option<Vec<f64>>,
+) -> Result<TopEigs> {
+    let mut op = ModelCurvature::new("top_eigs", m, data, Curvature::Hessian)?;
+    let lo = LanczosOpts {
+        k,
+        tol,
+        seed,
+        vectors: true,
+        start,
+        rel_to_top: true,
+        ..LanczosOpts::default()
+    };
+    let r = lanczos_top(&mut op, &lo)?;
+    let mut values = r.spectrum.values().to_vec();
+    values.reverse();
+    let y = r
+        .vectors
+        .ok_or_else(|| Error::invalid("top_eigs", "internal: no Ritz vectors"))?;
+    let mut start = vec![0.0; y.rows()];
+    for j in 0..y.cols() {
+        for (i, s) in start.iter_mut().enumerate() {
+            *s += y.at(i, j);
+        }
+    }
+    Ok(TopEigs {
+        values,
+        matvecs: r.spectrum.info.matvecs,
+        max_residual: r
+            .spectrum
+            .info
+            .residuals
+            .iter()
+            .cloned()
+            .fold(0.0_f64, f64::max),
+        start,
+    })
+}
+
+/// Records the loss, accuracy, gradient norm (and test loss and accuracy)
+/// at `params`; returns (‖∇L‖, L).
+fn log_point(
+    tmpl: &Network,
+    full: &Batch,
+    data: &Dataset,
+    test: Option<&Dataset>,
+    hist: &mut History,
+    step: usize,
+    params: &[f64],
+) -> Result<(f64, f64)> {
+    let (loss, g) = tmpl.loss_grad_batch(full, params)?;
+    let gn = crate::mat::norm(&g);
+    let mut mm = tmpl.clone();
+    mm.set_params(params)?;
+    hist.step.push(step);
+    hist.loss.push(loss);
+    hist.acc.push(mm.accuracy(data)?);
+    hist.grad_norm.push(gn);
+    if let Some(t) = test {
+        let (tl, ta) = mm.eval(t)?;
+        hist.test_loss.push(tl);
+        hist.test_acc.push(ta);
+    }
+    Ok((gn, loss))
+}
+
+/// The training loop; returns what stopped it. `params` always holds the
+/// last finite parameters, `hist` what was recorded.
+fn run(
+    m: &Network,
+    data: &Dataset,
+    o: &TrainOpts,
+    plan: &Plan,
+    hist: &mut History,
+    params: &mut Vec<f64>,
+) -> Result<&'static str> {
+    let n = data.len();
+    let (bs, total) = (plan.bs, plan.total);
     let full = m.batch("train", data)?;
     let test = match &o.test {
         Some(t) => Some((t, m.batch("train", t)?)),
         None => None,
     };
-    let mut hist = History {
-        lr: o.lr,
-        batch: o.batch,
-        ..History::default()
-    };
     let mut rng = Rng::new(o.seed);
     let mut order: Vec<usize> = (0..n).collect();
     let mut buf = vec![0.0; m.num_params()];
-    let mut params = m.params().to_vec();
     let progress = Progress::new("train", total as u64);
-    let mut stopped_by = stop_name;
-
-    let tmpl = m.clone();
-    let log = |hist: &mut History, step: usize, params: &[f64]| -> Result<f64> {
-        let (loss, g) = tmpl.loss_grad_batch(&full, params)?;
-        let gn = crate::mat::norm(&g);
-        let mut mm = tmpl.clone();
-        mm.set_params(params)?;
-        hist.step.push(step);
-        hist.loss.push(loss);
-        hist.acc.push(mm.accuracy(data)?);
-        hist.grad_norm.push(gn);
-        if let Some((t, _)) = &test {
-            let (tl, ta) = mm.eval(t)?;
-            hist.test_loss.push(tl);
-            hist.test_acc.push(ta);
-        }
-        progress.message(format!("loss {loss:.4e}"));
-        Ok(gn)
+    let mut stopped_by = plan.stop_name;
+    let mut tracker = o.track.as_ref().map(|t| Tracker {
+        o: t,
+        data,
+        tmpl: m.clone(),
+        prev: None,
+    });
+    if tracker.is_some() {
+        hist.tracked = Some(Tracked::default());
+    }
+    let show = |loss: f64, sharp: Option<f64>| match sharp {
+        Some(s) => progress.message(format!("loss {loss:.4e}  λ₁ {s:.4}")),
+        None => progress.message(format!("loss {loss:.4e}")),
     };
 
-    let mut gn = log(&mut hist, 0, &params)?;
+    let tmpl = m.clone();
+    let test_set = test.as_ref().map(|(t, _)| *t);
+    let log = |hist: &mut History, step: usize, params: &[f64]| -> Result<(f64, f64)> {
+        log_point(&tmpl, &full, data, test_set, hist, step, params)
+    };
+    let mut track = |hist: &mut History, step: usize, params: &[f64]| -> Result<Option<f64>> {
+        match (&mut tracker, &mut hist.tracked) {
+            (Some(tr), Some(t)) => Ok(Some(tr.record(t, step, params)?)),
+            _ => Ok(None),
+        }
+    };
+
+    let (mut gn, mut last_loss) = log(hist, 0, params)?;
+    let mut sharp = track(hist, 0, params)?;
+    show(last_loss, sharp);
     let mut step = 0;
     let mut batches: Vec<Batch> = Vec::new();
     let mut next_batch = 0;
@@ -185,12 +525,9 @@ pub fn train(m: &mut Network, data: &Dataset, o: &TrainOpts) -> Result<History> 
                 break;
             }
         }
-        if let Err(e) = check_interrupt("train") {
-            m.set_params(&params)?;
-            return Err(e);
-        }
+        check_interrupt("train")?;
         let (loss, mut g) = if full_batch {
-            tmpl.loss_grad_batch(&full, &params)?
+            tmpl.loss_grad_batch(&full, params)?
         } else {
             if next_batch == batches.len() {
                 if o.shuffle {
@@ -199,12 +536,11 @@ pub fn train(m: &mut Network, data: &Dataset, o: &TrainOpts) -> Result<History> 
                 batches = make_batches(&full, &order, bs)?;
                 next_batch = 0;
             }
-            let r = tmpl.loss_grad_batch(&batches[next_batch], &params)?;
+            let r = tmpl.loss_grad_batch(&batches[next_batch], params)?;
             next_batch += 1;
             r
         };
         if !loss.is_finite() || g.iter().any(|x| !x.is_finite()) {
-            m.set_params(&params)?;
             return Err(Error::Diverged {
                 step: step + 1,
                 loss,
@@ -221,7 +557,7 @@ pub fn train(m: &mut Network, data: &Dataset, o: &TrainOpts) -> Result<History> 
             }
         }
         if o.weight_decay != 0.0 {
-            crate::mat::axpy(o.weight_decay, &params, &mut g);
+            crate::mat::axpy(o.weight_decay, params, &mut g);
         }
         let new: Vec<f64> = if o.momentum != 0.0 {
             for (b, gi) in buf.iter_mut().zip(&g) {
@@ -232,37 +568,44 @@ pub fn train(m: &mut Network, data: &Dataset, o: &TrainOpts) -> Result<History> 
             params.iter().zip(&g).map(|(p, gi)| p - o.lr * gi).collect()
         };
         if new.iter().any(|x| !x.is_finite()) {
-            m.set_params(&params)?;
             return Err(Error::Diverged {
                 step: step + 1,
                 loss: f64::INFINITY,
                 lr: o.lr,
             });
         }
-        params = new;
+        *params = new;
         step += 1;
+        hist.steps = step;
         progress.inc(1);
-        if step % log_every == 0 || step == total {
-            gn = log(&mut hist, step, &params)?;
-            let last = hist.loss.last().copied().unwrap_or(0.0);
-            if !last.is_finite() {
+        if step % plan.log_every == 0 || step == total {
+            let (g2, l) = log(hist, step, params)?;
+            gn = g2;
+            last_loss = l;
+            if !l.is_finite() {
                 return Err(Error::Diverged {
                     step,
-                    loss: last,
+                    loss: l,
                     lr: o.lr,
                 });
             }
+            show(last_loss, sharp);
+        }
+        if plan.track_every > 0 && (step % plan.track_every == 0 || step == total) {
+            sharp = track(hist, step, params)?.or(sharp);
+            show(last_loss, sharp);
         }
     }
     if hist.step.last() != Some(&step) {
-        log(&mut hist, step, &params)?;
+        log(hist, step, params)?;
+    }
+    let tracked_last = hist.tracked.as_ref().and_then(|t| t.steps.last().copied());
+    if hist.tracked.is_some() && tracked_last != Some(step) {
+        track(hist, step, params)?;
     }
     drop(progress);
-    m.set_params(&params)?;
     hist.steps = step;
-    hist.stopped_by = stopped_by.to_string();
-    hist.seconds = start.elapsed().as_secs_f64();
-    Ok(hist)
+    Ok(stopped_by)
 }
 
 fn make_batches(full: &Batch, order: &[usize], bs: usize) -> Result<Vec<Batch>> {
@@ -422,5 +765,164 @@ mod tests {
         for (x, y) in a.params().iter().zip(b.params()) {
             assert!((x - y).abs() < 1e-12);
         }
+    }
+
+    fn cold_top(m: &Network, d: &Dataset, k: usize) -> (Vec<f64>, usize) {
+        let mut op = ModelCurvature::new("top_eigs", m, d, Curvature::Hessian).unwrap();
+        let r = lanczos_top(
+            &mut op,
+            &LanczosOpts {
+                k,
+                tol: 1e-6,
+                rel_to_top: true,
+                ..LanczosOpts::default()
+            },
+        )
+        .unwrap();
+        let mut v = r.spectrum.values().to_vec();
+        v.reverse();
+        (v, r.spectrum.info.matvecs)
+    }
+
+    fn exact_top(m: &Network, d: &Dataset, k: usize) -> Vec<f64> {
+        let h = crate::curvature::hessian::hessian(m, d, 10_000).unwrap();
+        let (mut all, _) = crate::linalg::sym_eigvals(&h).unwrap();
+        all.reverse();
+        all.truncate(k);
+        all
+    }
+
+    #[test]
+    fn tracked_eigenvalues_equal_separate_runs_and_warm_starts_are_cheaper() {
+        let d = blobs(48, 3);
+        let track = TrackOpts {
+            every: Some(4),
+            top: 2,
+            trace_probes: 50,
+            ..TrackOpts::default()
+        };
+        let o = TrainOpts {
+            lr: 0.5,
+            steps: Some(10),
+            momentum: 0.5,
+            weight_decay: 1e-3,
+            track: Some(track),
+            ..TrainOpts::default()
+        };
+        let mut a = net(3);
+        let start = a.clone();
+        let h = train(&mut a, &d, &o).unwrap();
+        let t = h.tracked.as_ref().unwrap();
+        assert_eq!(t.steps, vec![0, 4, 8, 10]);
+        assert_eq!(t.top.len(), 4);
+        assert_eq!(t.trace.len(), 4);
+        assert_eq!(h.sharpness_len(), 4);
+        assert!((h.stability_threshold() - (3.0 / 0.5 - 1e-3)).abs() < 1e-12);
+        // The same parameters reached by a separate run of 8 steps, and the
+        // end: the exact top eigenvalues (dense) agree to the tolerance.
+        let mut b = start.clone();
+        train(
+            &mut b,
+            &d,
+            &TrainOpts {
+                steps: Some(8),
+                track: None,
+                ..o.clone()
+            },
+        )
+        .unwrap();
+        for (m, i) in [(&start, 0), (&b, 2), (&a, 3)] {
+            let want = exact_top(m, &d, 2);
+            for (g, w) in t.top[i].iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-6 * want[0], "step {i}: {g} vs {w}");
+            }
+            let h = crate::curvature::hessian::hessian(m, &d, 10_000).unwrap();
+            let tr: f64 = (0..h.rows()).map(|j| h.at(j, j)).sum();
+            let se = t.trace_stderr[i];
+            assert!(
+                (t.trace[i] - tr).abs() < 5.0 * se + 1e-9,
+                "{} vs {tr}",
+                t.trace[i]
+            );
+        }
+        // Warm starts need fewer products than cold ones at the same points.
+        let (cold, cold_mv) = cold_top(&a, &d, 2);
+        assert!((cold[0] - t.top[3][0]).abs() <= 1e-6 * cold[0]);
+        assert!(
+            t.matvecs[3] < cold_mv,
+            "warm {} vs cold {cold_mv}",
+            t.matvecs[3]
+        );
+    }
+
+    #[test]
+    fn tracking_bad_options_are_errors() {
+        let d = blobs(16, 1);
+        let mut m = net(1);
+        let p = m.num_params();
+        let with = |t: TrackOpts| TrainOpts {
+            steps: Some(3),
+            track: Some(t),
+            ..TrainOpts::default()
+        };
+        let e = train(
+            &mut m,
+            &d,
+            &with(TrackOpts {
+                every: Some(0),
+                ..TrackOpts::default()
+            }),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("train: expected track.every ≥ 1"), "{e}");
+        let e = train(
+            &mut m,
+            &d,
+            &with(TrackOpts {
+                top: p + 1,
+                ..TrackOpts::default()
+            }),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(&format!("between 1 and {p}")), "{e}");
+        let e = train(
+            &mut m,
+            &d,
+            &with(TrackOpts {
+                tol: 0.0,
+                ..TrackOpts::default()
+            }),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("track.tol"), "{e}");
+    }
+
+    #[test]
+    fn minibatch_tracking_ends_at_the_last_step() {
+        let d = blobs(40, 2);
+        let mut m = net(2);
+        let mut h = History::default();
+        train_recording(
+            &mut m,
+            &d,
+            &TrainOpts {
+                batch: 8,
+                epochs: Some(3),
+                track: Some(TrackOpts {
+                    every: Some(4),
+                    ..TrackOpts::default()
+                }),
+                ..TrainOpts::default()
+            },
+            &mut h,
+        )
+        .unwrap();
+        let t = h.tracked.unwrap();
+        assert_eq!(t.steps, vec![0, 4, 8, 12, 15]);
+        let (cold, _) = cold_top(&m, &d, 1);
+        assert!((t.top[4][0] - cold[0]).abs() <= 2e-6 * cold[0]);
     }
 }

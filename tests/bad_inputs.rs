@@ -581,6 +581,43 @@ fn interrupt_child() {
 }
 
 #[test]
+fn interrupted_training_keeps_its_history() {
+    run_child("bad_inputs::train_interrupt_child");
+}
+
+#[test]
+#[ignore = "run in a child process by interrupted_training_keeps_its_history"]
+fn train_interrupt_child() {
+    let (mut s, _out) = Session::collecting();
+    s.eval(
+        "let d = make_clusters(#{ n: 500, k: 4, dim: 20, seed: 1 }); let m = mlp([20, 32, 4], #{ act: \"tanh\" }); let p0 = m.params;",
+    )
+    .unwrap();
+    let stopper = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(500));
+        hlab::progress::request_interrupt();
+    });
+    let e = s
+        .eval("let h = train(m, d, #{ lr: 0.1, steps: 100000000, track: #{ every: 20 } });")
+        .unwrap_err();
+    stopper.join().unwrap();
+    assert_eq!(e.kind, ErrorKind::Interrupted, "{e:?}");
+    assert!(
+        e.message.contains("train: interrupted at step") && e.message.contains("last_history()"),
+        "{}",
+        e.message
+    );
+    let out = s
+        .eval(
+            "let h = last_history(); [h.interrupted, h.stopped_by, h.steps > 0, h.step[-1] == h.steps, h.tracked.steps.len() >= 1, norm(m.params - p0) > 0, loss(m, d) < h.loss[0] + 1e-9]",
+        )
+        .unwrap()
+        .unwrap()
+        .text;
+    assert_eq!(out, "[true, \"interrupted\", true, true, true, true, true]");
+}
+
+#[test]
 fn oversized_dense_work_is_refused_within_two_seconds() {
     let (mut s, _out) = Session::collecting();
     s.eval(

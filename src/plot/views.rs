@@ -25,7 +25,41 @@ pub fn history(h: &History) -> Figure {
     if !h.test_acc.is_empty() {
         acc = acc.with_series(Series::line("test acc", xs, h.test_acc.clone()));
     }
-    Figure::new(vec![loss, acc])
+    let mut charts = vec![loss, acc];
+    if let Some(t) = &h.tracked {
+        charts.push(sharpness(h, t));
+    }
+    Figure::new(charts)
+}
+
+/// The tracked top eigenvalues against the step, with the stability line
+/// (2 + 2β)/lr − wd drawn across.
+pub fn sharpness(h: &History, t: &crate::train::Tracked) -> Chart {
+    let xs: Vec<f64> = t.steps.iter().map(|&s| s as f64).collect();
+    let edge = h.stability_threshold();
+    let k = t.top.iter().map(Vec::len).max().unwrap_or(0);
+    let mut c = Chart::new()
+        .title("sharpness (top Hessian eigenvalues)")
+        .x_label("step");
+    for j in 0..k {
+        let ys = t
+            .top
+            .iter()
+            .map(|v| v.get(j).copied().unwrap_or(f64::NAN))
+            .collect();
+        c = c.with_series(Series::line(format!("λ{}", j + 1), xs.clone(), ys));
+    }
+    let (x0, x1) = (
+        xs.first().copied().unwrap_or(0.0),
+        xs.last().copied().unwrap_or(1.0),
+    );
+    let label = if h.momentum == 0.0 && h.weight_decay == 0.0 {
+        "2/lr".to_string()
+    } else {
+        "(2 + 2β)/lr − wd".to_string()
+    };
+    c.with_series(Series::line(label.clone(), vec![x0, x1], vec![edge, edge]))
+        .note(format!("{label} = {}", super::fmt_num(edge)))
 }
 
 /// Eigenvalue against its index (ascending), points; symmetric-log y when

@@ -56,6 +56,7 @@ pub const OPTION_KEYS: &[(&str, &[&str])] = &[
             "test",
             "log_every",
             "until_grad_norm",
+            "track",
         ],
     ),
     ("plot", PLOT_KEYS),

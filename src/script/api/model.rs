@@ -18,6 +18,70 @@ fn sizes_of(a: &Array) -> RResult<Vec<usize>> {
 
 type RResult<T> = Result<T, Box<EvalAltResult>>;
 
+/// The valid keys of `train`'s `track` map.
+pub const TRACK_KEYS: &[&str] = &["every", "top", "trace", "tol", "seed"];
+
+/// Parses `train`'s `track` option: a map of [`TRACK_KEYS`] (or `true` for
+/// the defaults).
+fn track_opts(o: &crate::script::opts::Opts) -> RResult<Option<crate::train::TrackOpts>> {
+    use crate::script::opts::{as_int, Opts};
+    let Some(d) = o.get("track") else {
+        return Ok(None);
+    };
+    if let Ok(b) = d.as_bool() {
+        return Ok(b.then(crate::train::TrackOpts::default));
+    }
+    let Some(map) = d.clone().try_cast::<rhai::Map>() else {
+        return script_err(format!(
+            "train: option `track`: expected a map such as #{{ every: 50, top: 1 }}, got {} {d}",
+            type_name(d)
+        ));
+    };
+    let t = Opts::new("train: track", map, TRACK_KEYS)?;
+    let mut to = crate::train::TrackOpts {
+        every: t.opt_usize("every")?,
+        top: t.usize("top", 1)?,
+        tol: t.f64("tol", 1e-6)?,
+        seed: t.seed("seed", 0)?,
+        ..Default::default()
+    };
+    if let Some(tr) = t.get("trace") {
+        to.trace_probes = if let Ok(b) = tr.as_bool() {
+            if b {
+                100
+            } else {
+                0
+            }
+        } else {
+            match as_int(tr) {
+                Some(i) if i >= 1 => i as usize,
+                _ => {
+                    return script_err(format!(
+                        "train: track: option `trace`: expected true, false or a number of probes ≥ 1, got {} {tr}",
+                        type_name(tr)
+                    ))
+                }
+            }
+        };
+    }
+    Ok(Some(to))
+}
+
+thread_local! {
+    static LAST_HISTORY: std::cell::RefCell<Option<std::sync::Arc<crate::train::History>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Remembers the History of the last `train` call (this thread's session).
+pub fn set_last_history(h: Option<std::sync::Arc<crate::train::History>>) {
+    LAST_HISTORY.with(|l| *l.borrow_mut() = h);
+}
+
+/// The History of the last `train` call, if any.
+pub fn get_last_history() -> Option<std::sync::Arc<crate::train::History>> {
+    LAST_HISTORY.with(|l| l.borrow().clone())
+}
+
 /// Floats as a script array.
 pub fn floats(xs: &[f64]) -> Array {
     xs.iter().map(|&x| rhai::Dynamic::from_float(x)).collect()
@@ -244,7 +308,20 @@ pub mod model {
     /// The update is PyTorch's SGD. Training a trained model continues from its
     /// parameters. A NaN or ∞ stops with an error naming the step and the lr, and
     /// leaves the last finite parameters. A progress bar shows on a terminal;
-    /// Ctrl-C stops it and keeps the parameters reached.
+    /// Ctrl-C stops it, keeps the parameters reached, and `last_history()`
+    /// returns what was recorded.
+    ///
+    /// `track: #{ every, top, trace, tol, seed }` records the curvature as
+    /// training goes (Cohen et al. 2021's edge of stability): at step 0,
+    /// every `every` steps (default: about 50 points) and at the end, the
+    /// `top` (1) largest eigenvalues of the Hessian of the training loss
+    /// (without weight decay), by Lanczos warm-started from the previous
+    /// point's eigenvectors (a few HVPs per point) with Ritz residuals ≤
+    /// `tol`·λ₁ (1e-6); `trace: true` (100 probes) or a probe count adds
+    /// Hutchinson's tr H. The History then has `tracked` (`steps`, `top`,
+    /// `trace`, `matvecs`, …), `sharpness` (λ₁ per tracked step) and
+    /// `stability` ((2 + 2β)/lr − wd); `plot(h)` draws the sharpness against
+    /// that line, and the progress bar shows the current λ₁.
     ///
     /// # Example
     /// ```rhai
@@ -274,10 +351,37 @@ pub mod model {
                 .map(|d| d.0.as_ref().clone()),
             log_every: o.opt_usize("log_every")?,
             until_grad_norm: o.opt_f64("until_grad_norm")?,
+            track: track_opts(&o)?,
         };
         let mut guard = m.write();
-        let h = train::train(&mut guard, &data.0, &to)?;
-        Ok(Hist(Arc::new(h)))
+        let mut h = train::History::default();
+        let r = train::train_recording(&mut guard, &data.0, &to, &mut h);
+        let h = Arc::new(h);
+        if r.is_ok() || h.steps > 0 || !h.step.is_empty() {
+            super::set_last_history(Some(h.clone()));
+        }
+        r?;
+        Ok(Hist(h))
+    }
+
+    /// The History recorded by the last `train` call — also when it was
+    /// interrupted (Ctrl-C: `interrupted` is true and the model keeps the
+    /// parameters it had reached) or diverged; `()` before any training.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 40, k: 2, dim: 3, seed: 1 });
+    /// train(mlp([3, 4, 2]), data, #{ steps: 5 });
+    /// let h = last_history();
+    /// print(h.steps);         // prints 5
+    /// print(h.interrupted);   // prints false
+    /// ```
+    #[rhai_fn(name = "last_history")]
+    pub fn last_history() -> Dynamic {
+        match super::get_last_history() {
+            Some(h) => Dynamic::from(Hist(h)),
+            None => Dynamic::UNIT,
+        }
     }
 
     /// Saves the model's parameters: `.npy` (the flat vector, f64) or
@@ -360,6 +464,87 @@ pub mod model {
     #[rhai_fn(get = "steps", pure)]
     pub fn h_steps(h: &mut Hist) -> INT {
         h.0.steps as INT
+    }
+
+    /// True when the training was interrupted (see `last_history()`).
+    #[rhai_fn(get = "interrupted", pure)]
+    pub fn h_interrupted(h: &mut Hist) -> bool {
+        h.0.interrupted
+    }
+
+    /// Why training stopped: "steps", "epochs", "until_grad_norm",
+    /// "interrupted" or "diverged".
+    #[rhai_fn(get = "stopped_by", pure)]
+    pub fn h_stopped_by(h: &mut Hist) -> String {
+        h.0.stopped_by.clone()
+    }
+
+    /// The curvature recorded with `track`: `#{ steps, top, trace,
+    /// trace_stderr, matvecs, residual, seconds }` (`top`: one array per
+    /// tracked step, largest first; `trace` empty unless asked for), or `()`
+    /// without `track`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 60, k: 3, dim: 5, seed: 1 });
+    /// let m = mlp([5, 8, 3], #{ act: "tanh", seed: 1 });
+    /// let h = train(m, data, #{ lr: 0.5, steps: 20, track: #{ every: 10, top: 2 } });
+    /// print(h.tracked.steps);             // prints [0, 10, 20]
+    /// print(h.tracked.top[2].len());      // prints 2
+    /// assert_close(h.tracked.top[2], top_eigs(m, data, 2).top(2), 1e-5);
+    /// ```
+    #[rhai_fn(get = "tracked", pure)]
+    pub fn h_tracked(h: &mut Hist) -> Dynamic {
+        let Some(t) = &h.0.tracked else {
+            return Dynamic::UNIT;
+        };
+        let ints =
+            |xs: &[usize]| -> Array { xs.iter().map(|&s| Dynamic::from_int(s as INT)).collect() };
+        let mut out = Map::new();
+        out.insert("steps".into(), Dynamic::from_array(ints(&t.steps)));
+        out.insert(
+            "top".into(),
+            Dynamic::from_array(
+                t.top
+                    .iter()
+                    .map(|v| Dynamic::from_array(floats(v)))
+                    .collect(),
+            ),
+        );
+        out.insert("trace".into(), Dynamic::from_array(floats(&t.trace)));
+        out.insert(
+            "trace_stderr".into(),
+            Dynamic::from_array(floats(&t.trace_stderr)),
+        );
+        out.insert("matvecs".into(), Dynamic::from_array(ints(&t.matvecs)));
+        out.insert("residual".into(), Dynamic::from_array(floats(&t.residual)));
+        out.insert("seconds".into(), Dynamic::from_float(t.seconds));
+        Dynamic::from_map(out)
+    }
+
+    /// λ₁, the largest Hessian eigenvalue, at each tracked step (empty
+    /// without `track`); compare with `h.stability`.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 60, k: 3, dim: 5, seed: 1 });
+    /// let h = train(mlp([5, 8, 3], #{ seed: 1 }), data, #{ lr: 0.5, steps: 10, track: #{ every: 5 } });
+    /// print(h.sharpness.len());   // prints 3
+    /// print(h.stability);         // prints 4.0
+    /// ```
+    #[rhai_fn(get = "sharpness", pure)]
+    pub fn h_sharpness(h: &mut Hist) -> Array {
+        match &h.0.tracked {
+            Some(t) => floats(&t.sharpness()),
+            None => Array::new(),
+        }
+    }
+
+    /// The edge of stability of the update, (2 + 2β)/lr − wd (β the
+    /// momentum, wd the weight decay): 2/lr for plain gradient descent.
+    #[rhai_fn(get = "stability", pure)]
+    pub fn h_stability(h: &mut Hist) -> f64 {
+        h.0.stability_threshold()
     }
 
     /// Seconds the training took.
