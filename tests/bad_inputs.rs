@@ -360,6 +360,17 @@ fn table(t: &Scratch) -> Vec<(String, Vec<&'static str>)> {
         ("eigs(eye(3)).outliers(#{ rule: \"knee\" })".into(), &["outliers: rule: expected \"elbow\", \"gap\" or \"ratio\", got \"knee\""]),
         ("plot([1, 2, 3], [1, 2])".into(), &["plot: expected", "same length", "3", "2"]),
         ("hist(\"abc\")".into(), &["hist: expected a Vector, Spectrum or array of numbers, got string"]),
+        // --- curvature in time and in space ---
+        ("train(m, d, #{ steps: 5, track: #{ every: 0 } })".into(), &["train: expected track.every ≥ 1", "every = 0"]),
+        ("train(m, d, #{ steps: 5, track: #{ top: 100 } })".into(), &["train: expected track.top between 1 and 26", "top = 100"]),
+        ("train(m, d, #{ steps: 5, track: #{ evry: 5 } })".into(), &["train: track: unknown option `evry`", "did you mean `every`"]),
+        ("train(m, d, #{ steps: 5, track: 3 })".into(), &["train: option `track`: expected a map"]),
+        ("landscape(m, d, #{ steps: 1 })".into(), &["landscape: expected steps between 2 and 1001", "steps = 1"]),
+        ("landscape(m, d, #{ range: [1.0, -1.0] })".into(), &["landscape: expected range: [lo, hi] with finite lo < hi", "[1, -1]"]),
+        ("landscape(m, d, #{ dirs: [zeros(3), zeros(26)] })".into(), &["landscape: expected directions of length 26", "length 3"]),
+        ("landscape(m, d, #{ dirs: \"pca\" })".into(), &["landscape: option `dirs`: expected \"random\", \"top_eigs\" or [Vector, Vector]"]),
+        ("landscape(mlp([3, 2], #{ loss: \"mse\" }), dataset(matrix([[1.0, 2.0, 3.0]]), matrix([[0.5, 1.5]])), #{ steps: 2 }).acc".into(), &["landscape: accuracy is defined for class labels", "regression targets"]),
+        ("interpolate(m, m, d, #{ curvature: 100 })".into(), &["interpolate: expected curvature: at most 26 eigenvalues", "curvature = 100"]),
         // --- assertions stop with the message ---
         ("assert(1 > 2, \"one is not above two\")".into(), &["assert: one is not above two"]),
         ("assert_close(1.0, 2.0, 1e-3)".into(), &["assert_close: expected agreement to rtol 1e-3, got 1 vs 2"]),

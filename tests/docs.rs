@@ -100,6 +100,7 @@ fn every_api_primitive_has_a_doc_with_an_example() {
         "tracked",
         "sharpness",
         "interpolate",
+        "landscape",
         "assert",
         "assert_close",
         "split",

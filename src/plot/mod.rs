@@ -51,6 +51,7 @@
 //! ```
 
 mod evcxr;
+pub mod heatmap;
 mod svg;
 mod text;
 pub mod views;
@@ -358,22 +359,41 @@ impl Chart {
 pub struct Figure {
     /// Top to bottom.
     pub charts: Vec<Chart>,
+    /// A heat map drawn instead of the charts (a loss landscape).
+    pub heatmap: Option<heatmap::HeatMap>,
 }
 
 impl Figure {
     /// A figure of these charts, top to bottom.
     pub fn new(charts: Vec<Chart>) -> Self {
-        Figure { charts }
+        Figure {
+            charts,
+            heatmap: None,
+        }
+    }
+
+    /// A figure of one heat map.
+    pub fn heat(h: heatmap::HeatMap) -> Self {
+        Figure {
+            charts: Vec::new(),
+            heatmap: Some(h),
+        }
     }
 
     /// Each chart's [`Chart::to_text`], separated by a blank line.
     pub fn to_text(&self) -> String {
+        if let Some(h) = &self.heatmap {
+            return h.to_text();
+        }
         let parts: Vec<String> = self.charts.iter().map(Chart::to_text).collect();
         parts.join("\n\n")
     }
 
     /// One SVG document: as wide as the widest chart, as tall as all of them.
     pub fn to_svg(&self) -> Result<String> {
+        if let Some(h) = &self.heatmap {
+            return h.to_svg();
+        }
         svg::render(&self.charts)
     }
 

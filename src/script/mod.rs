@@ -56,7 +56,8 @@ pub fn build_engine() -> Engine {
         .register_type_with_name::<types::Plot>("Plot")
         .register_type_with_name::<types::Spec>("Spectrum")
         .register_type_with_name::<types::Dens>("Density")
-        .register_type_with_name::<types::CurveV>("Curve");
+        .register_type_with_name::<types::CurveV>("Curve")
+        .register_type_with_name::<types::SurfaceV>("Surface");
     engine.register_iterator::<types::Spec>();
     engine.register_iterator::<types::Vector>();
     api::register(&mut engine);
@@ -88,7 +89,8 @@ pub fn show(value: &Dynamic) -> String {
         types::Hist,
         types::Spec,
         types::Dens,
-        types::CurveV
+        types::CurveV,
+        types::SurfaceV
     );
     if value.is_string() {
         return format!("{value:?}");

@@ -84,7 +84,11 @@ pub const OPTION_KEYS: &[(&str, &[&str])] = &[
     ("class_decomposition", &["matrices"]),
     ("marchenko_pastur", &["points"]),
     ("outliers", &["rule", "threshold"]),
-    ("interpolate", &["from", "to", "steps", "test", "model"]),
+    (
+        "interpolate",
+        &["from", "to", "steps", "test", "model", "curvature"],
+    ),
+    ("landscape", &["dirs", "range", "steps", "seed", "test"]),
 ];
 
 /// The options every plot takes.

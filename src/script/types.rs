@@ -376,6 +376,34 @@ impl fmt::Display for CurveV {
     }
 }
 
+/// The loss on a plane (`Surface` in scripts).
+#[derive(Clone, Debug)]
+pub struct SurfaceV(pub Arc<crate::landscape::Surface>);
+
+impl fmt::Display for SurfaceV {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.0;
+        let d = s.loss.data();
+        let lo = d.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = d.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        write!(
+            f,
+            "Surface: {} × {} points, a and b from {} to {}, {} directions, loss between {} and {}",
+            s.a.len(),
+            s.b.len(),
+            fmt_num(s.a.first().copied().unwrap_or(0.0)),
+            fmt_num(s.a.last().copied().unwrap_or(0.0)),
+            s.dirs,
+            fmt_num(lo),
+            fmt_num(hi)
+        )?;
+        if let Some(c) = s.center_loss() {
+            write!(f, " (centre {})", fmt_num(c))?;
+        }
+        write!(f, ", {:.2} s", s.seconds)
+    }
+}
+
 /// A chart (`Plot` in scripts): text in a terminal, SVG in a notebook.
 #[derive(Clone, Debug)]
 pub struct Plot {

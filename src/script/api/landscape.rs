@@ -1,13 +1,14 @@
-//! Landscapes: the loss along a line between two solutions, and `Curve`.
+//! Landscapes: the loss along a line between two solutions (`Curve`) and on
+//! a plane around one (`Surface`).
 
 use rhai::plugin::*;
 
 #[export_module]
 pub mod landscape {
-    use crate::landscape::{interpolate as line, LineOpts};
+    use crate::landscape::{interpolate as line, Dirs, LineOpts, SurfaceOpts};
     use crate::script::api::model::floats;
-    use crate::script::opts::{f64s, script_err, type_name, Opts};
-    use crate::script::types::{CurveV, Data, Model};
+    use crate::script::opts::{as_f64, f64s, script_err, type_name, Opts};
+    use crate::script::types::{CurveV, Data, Matrix, Model, Plot, SurfaceV, Vector};
     use rhai::{Array, Dynamic, Map};
     use std::sync::Arc;
 
@@ -24,9 +25,12 @@ pub mod landscape {
     /// `a`, `b`: two Models of the same sizes, or two Vectors of parameters
     /// plus `model: m` for the architecture. Options: `from` (−0.5), `to`
     /// (1.5), `steps` (41 points, both ends included; t = 0 and t = 1 are hit
-    /// exactly when on the grid), `test` (a Dataset). `curve.barrier()` is the
-    /// largest rise of the training loss on [0, 1] above the straight line
-    /// between its ends.
+    /// exactly when on the grid), `test` (a Dataset), `curvature` (k: record
+    /// the k largest Hessian eigenvalues at every point in `c.top`, by Lanczos
+    /// warm-started from the neighbour's eigenvectors, residuals ≤ 1e-8·λ₁;
+    /// at t = 0 and t = 1 they are those of the two models). `curve.barrier()`
+    /// is the largest rise of the training loss on [0, 1] above the straight
+    /// line between its ends.
     ///
     /// # Example
     /// ```rhai
@@ -34,9 +38,10 @@ pub mod landscape {
     /// let a = mlp([4, 8, 2], #{ seed: 1 });
     /// let b = a.clone();
     /// train(b, data, #{ lr: 0.5, epochs: 50 });
-    /// let c = interpolate(a, b, data, #{ from: 0.0, to: 1.0, steps: 11 });
+    /// let c = interpolate(a, b, data, #{ from: 0.0, to: 1.0, steps: 11, curvature: 2 });
     /// print(c.t.len());                            // prints 11
     /// assert_close(c.loss[10], loss(b, data), 1e-12);
+    /// assert_close(c.top[10], top_eigs(b, data, 2).top(2), 1e-6);
     /// ```
     #[rhai_fn(name = "interpolate", return_raw)]
     pub fn interpolate(a: Dynamic, b: Dynamic, data: Data, opts: Map) -> RResult<CurveV> {
@@ -45,6 +50,7 @@ pub mod landscape {
             from: o.f64("from", -0.5)?,
             to: o.f64("to", 1.5)?,
             steps: o.usize("steps", 41)?,
+            curvature: o.usize("curvature", 0)?,
         };
         let test = o.opt_custom::<Data>("test", "a Dataset")?;
         let model = o.opt_custom::<Model>("model", "a Model")?;
@@ -115,6 +121,253 @@ pub mod landscape {
     #[rhai_fn(get = "test_acc", pure)]
     pub fn c_test_acc(c: &mut CurveV) -> Array {
         floats(&c.0.test_acc)
+    }
+
+    /// With `curvature: k`: the k largest Hessian eigenvalues at each point
+    /// (one array per point, largest first); empty otherwise.
+    #[rhai_fn(get = "top", pure)]
+    pub fn c_top(c: &mut CurveV) -> Array {
+        c.0.top
+            .iter()
+            .map(|v| Dynamic::from_array(floats(v)))
+            .collect()
+    }
+
+    /// λ₁ at each point (with `curvature`).
+    #[rhai_fn(get = "sharpness", pure)]
+    pub fn c_sharpness(c: &mut CurveV) -> Array {
+        c.0.top
+            .iter()
+            .map(|v| Dynamic::from_float(v.first().copied().unwrap_or(f64::NAN)))
+            .collect()
+    }
+
+    /// The loss on a plane around the model, default options.
+    #[rhai_fn(name = "landscape", return_raw)]
+    pub fn landscape2(m: Model, data: Data) -> RResult<SurfaceV> {
+        landscape(m, data, Map::new())
+    }
+
+    /// The loss (and accuracy) on the plane w + a·d₁ + b·d₂ around the
+    /// model's parameters w (Li et al. 2018), a and b on a grid.
+    ///
+    /// Options: `dirs` — "random" (default: seeded Gaussian directions,
+    /// filter-normalised as Li et al.'s code: per output unit of a Linear,
+    /// per filter of a Conv2d, each rescaled to the norm of the matching
+    /// weights; bias and LayerNorm entries zero), "top_eigs" (the two leading
+    /// Hessian eigenvectors, unit norm; `s.eigenvalues` holds λ₁, λ₂), or
+    /// `[d1, d2]` (two Vectors, used as given); `range` ([-1.0, 1.0], or a
+    /// number r for [-r, r]); `steps` (21 points per axis); `seed`; `test` (a
+    /// Dataset: `test_loss`, `test_acc`). `s.loss[i][j]` is the loss at
+    /// (a[i], b[j]); `plot(s)` draws a heat map with contours; `save_npy(s,
+    /// path)` writes the loss matrix. Ctrl-C stops it.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 60, k: 3, dim: 5, seed: 1 });
+    /// let m = mlp([5, 8, 3], #{ act: "tanh", seed: 1 });
+    /// train(m, data, #{ lr: 0.5, steps: 100 });
+    /// let s = landscape(m, data, #{ steps: 11, range: 0.5 });
+    /// print([s.loss.rows, s.loss.cols]);          // prints [11, 11]
+    /// assert_close(s.loss[5][5], loss(m, data), 1e-12);
+    /// plot(s);
+    /// ```
+    #[rhai_fn(name = "landscape", return_raw)]
+    pub fn landscape(m: Model, data: Data, opts: Map) -> RResult<SurfaceV> {
+        let o = Opts::of("landscape", opts)?;
+        let dirs = match o.get("dirs") {
+            None => Dirs::Random,
+            Some(d) if d.is_string() => match d.to_string().as_str() {
+                "random" => Dirs::Random,
+                "top_eigs" => Dirs::TopEigs,
+                other => {
+                    return script_err(format!(
+                        "landscape: option `dirs`: expected \"random\", \"top_eigs\" or [Vector, Vector], got \"{other}\""
+                    ))
+                }
+            },
+            Some(d) => {
+                let arr = d.clone().try_cast::<Array>();
+                let pair = arr.as_ref().and_then(|a| {
+                    if a.len() == 2 {
+                        Some((f64s(&a[0])?, f64s(&a[1])?))
+                    } else {
+                        None
+                    }
+                });
+                match pair {
+                    Some((a, b)) => Dirs::Given(a, b),
+                    None => {
+                        return script_err(format!(
+                            "landscape: option `dirs`: expected \"random\", \"top_eigs\" or [Vector, Vector], got {} {d}",
+                            type_name(d)
+                        ))
+                    }
+                }
+            }
+        };
+        let range = match o.get("range") {
+            None => (-1.0, 1.0),
+            Some(r) => match (as_f64(r), f64s(r)) {
+                (Some(x), _) => (-x, x),
+                (None, Some(v)) if v.len() == 2 => (v[0], v[1]),
+                _ => {
+                    return script_err(format!(
+                        "landscape: option `range`: expected [lo, hi] or a number r (for [-r, r]), got {} {r}",
+                        type_name(r)
+                    ))
+                }
+            },
+        };
+        let so = SurfaceOpts {
+            dirs,
+            range,
+            steps: o.usize("steps", 21)?,
+            seed: o.seed("seed", 0)?,
+        };
+        let test = o.opt_custom::<Data>("test", "a Dataset")?;
+        let g = m.read();
+        let s = crate::landscape::landscape(&g, &data.0, test.as_ref().map(|t| t.0.as_ref()), &so)?;
+        Ok(SurfaceV(Arc::new(s)))
+    }
+
+    /// The grid along d₁.
+    #[rhai_fn(get = "a", pure)]
+    pub fn s_a(s: &mut SurfaceV) -> Array {
+        floats(&s.0.a)
+    }
+
+    /// The grid along d₂.
+    #[rhai_fn(get = "b", pure)]
+    pub fn s_b(s: &mut SurfaceV) -> Array {
+        floats(&s.0.b)
+    }
+
+    /// The training loss on the grid: `loss[i][j]` at (a[i], b[j]).
+    #[rhai_fn(get = "loss", pure)]
+    pub fn s_loss(s: &mut SurfaceV) -> Matrix {
+        Matrix::new(s.0.loss.clone())
+    }
+
+    /// The training accuracy on the grid (class labels only).
+    #[rhai_fn(get = "acc", pure, return_raw)]
+    pub fn s_acc(s: &mut SurfaceV) -> RResult<Matrix> {
+        match &s.0.acc {
+            Some(a) => Ok(Matrix::new(a.clone())),
+            None => script_err(
+                "landscape: accuracy is defined for class labels, got a surface computed on regression targets (use s.loss)",
+            ),
+        }
+    }
+
+    /// The test loss on the grid (with `test`).
+    #[rhai_fn(get = "test_loss", pure, return_raw)]
+    pub fn s_test_loss(s: &mut SurfaceV) -> RResult<Matrix> {
+        match &s.0.test_loss {
+            Some(a) => Ok(Matrix::new(a.clone())),
+            None => script_err("landscape: no test loss: compute the surface with #{ test: data }"),
+        }
+    }
+
+    /// The test accuracy on the grid (with a labelled `test` set).
+    #[rhai_fn(get = "test_acc", pure, return_raw)]
+    pub fn s_test_acc(s: &mut SurfaceV) -> RResult<Matrix> {
+        match (&s.0.test_acc, &s.0.test_loss) {
+            (Some(a), _) => Ok(Matrix::new(a.clone())),
+            (None, Some(_)) => script_err(
+                "landscape: accuracy is defined for class labels, got a test set of regression targets",
+            ),
+            (None, None) => {
+                script_err("landscape: no test accuracy: compute the surface with #{ test: data }")
+            }
+        }
+    }
+
+    /// The two directions d₁, d₂ (Vectors).
+    #[rhai_fn(get = "dirs", pure)]
+    pub fn s_dirs(s: &mut SurfaceV) -> Array {
+        vec![
+            Dynamic::from(Vector::new(s.0.d1.clone())),
+            Dynamic::from(Vector::new(s.0.d2.clone())),
+        ]
+    }
+
+    /// With `dirs: "top_eigs"`: [λ₁, λ₂]; empty otherwise.
+    #[rhai_fn(get = "eigenvalues", pure)]
+    pub fn s_eigenvalues(s: &mut SurfaceV) -> Array {
+        floats(&s.0.eigenvalues)
+    }
+
+    /// Draws a surface as a heat map with contour lines (terminal and SVG).
+    #[rhai_fn(name = "plot", return_raw)]
+    pub fn plot_surface1(s: SurfaceV) -> RResult<Plot> {
+        plot_surface(s, Map::new())
+    }
+
+    /// Draws a surface as a heat map with contour lines: characters in a
+    /// terminal, coloured cells with contours and a colour bar in SVG.
+    /// Options: `title`, `width`, `height` (pixels), `log_y` (bands of
+    /// log₁₀ loss; default when the loss spans more than a decade).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 40, k: 2, dim: 3, seed: 1 });
+    /// let s = landscape(mlp([3, 4, 2], #{ seed: 1 }), data, #{ steps: 5 });
+    /// let p = plot(s, #{ title: "around init" });
+    /// print(type_of(p));   // prints Plot
+    /// ```
+    #[rhai_fn(name = "plot", return_raw)]
+    pub fn plot_surface(s: SurfaceV, opts: Map) -> RResult<Plot> {
+        let o = Opts::new("plot", opts, &["title", "width", "height", "log_y"])?;
+        let mut h = crate::landscape::surface_heatmap(&s.0)?;
+        if let Some(t) = o.opt_string("title")? {
+            h.title = Some(t);
+        }
+        if let Some(l) = o.get("log_y") {
+            h.log = l
+                .as_bool()
+                .map_err(|_| format!("plot: option `log_y`: expected true or false, got {l}"))?;
+        }
+        let w = o.usize("width", h.width as usize)?;
+        let ht = o.usize("height", h.height as usize)?;
+        if !(160..=4000).contains(&w) || !(100..=4000).contains(&ht) {
+            return script_err(format!(
+                "plot: expected width in 160..4000 and height in 100..4000 pixels, got {w} × {ht}"
+            ));
+        }
+        h.width = w as u32;
+        h.height = ht as u32;
+        Ok(Plot::show(crate::plot::Figure::heat(h)))
+    }
+
+    /// Writes a surface's loss matrix (steps × steps, `loss[i][j]` at
+    /// (a[i], b[j])) as a `.npy` file (f64, C order).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let data = make_clusters(#{ n: 40, k: 2, dim: 3, seed: 1 });
+    /// let s = landscape(mlp([3, 4, 2], #{ seed: 1 }), data, #{ steps: 3 });
+    /// let path = temp_path("surface.npy");
+    /// save_npy(s, path);
+    /// print(load_npy(path).rows);   // prints 3
+    /// ```
+    #[rhai_fn(name = "save_npy", return_raw)]
+    pub fn save_surface(s: SurfaceV, path: &str) -> RResult<()> {
+        crate::data::npy::write_npy(
+            std::path::Path::new(path),
+            &crate::data::npy::NpyArray::Matrix(s.0.loss.clone()),
+        )?;
+        Ok(())
+    }
+
+    #[rhai_fn(name = "to_string", pure)]
+    pub fn s_to_string(s: &mut SurfaceV) -> String {
+        s.to_string()
+    }
+
+    #[rhai_fn(name = "to_debug", pure)]
+    pub fn s_to_debug(s: &mut SurfaceV) -> String {
+        s.to_string()
     }
 
     /// The largest rise of the training loss on [0, 1] above the chord
