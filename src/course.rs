@@ -40,6 +40,10 @@ pub const EXERCISES: &[(&str, &str)] = &[
         include_str!("../examples/course/06_outliers.rhai"),
     ),
     ("07_mnist", include_str!("../examples/course/07_mnist.rhai")),
+    (
+        "08_edge_of_stability",
+        include_str!("../examples/course/08_edge_of_stability.rhai"),
+    ),
 ];
 
 /// The outcome of checking a file.
