@@ -115,5 +115,19 @@ pub fn curve(c: &crate::landscape::Curve) -> Figure {
     if !c.test_acc.is_empty() {
         acc = acc.with_series(Series::line("test acc", c.t.clone(), c.test_acc.clone()));
     }
-    Figure::new(vec![loss, acc])
+    let mut charts = vec![loss, acc];
+    if !c.top.is_empty() {
+        let sharp = c
+            .top
+            .iter()
+            .map(|v| v.first().copied().unwrap_or(f64::NAN))
+            .collect();
+        charts.push(
+            Chart::new()
+                .title("sharpness λ₁ along the line")
+                .x_label("t")
+                .with_series(Series::line("λ1", c.t.clone(), sharp)),
+        );
+    }
+    Figure::new(charts)
 }

@@ -372,7 +372,17 @@ impl fmt::Display for CurveV {
             fmt_num(lo),
             fmt_num(hi),
             fmt_num(c.barrier())
-        )
+        )?;
+        if let (Some(a), Some(b)) = (c.top.first(), c.top.last()) {
+            let first = |v: &Vec<f64>| v.first().copied().unwrap_or(f64::NAN);
+            write!(
+                f,
+                ", λ₁ from {} to {}",
+                fmt_num(first(a)),
+                fmt_num(first(b))
+            )?;
+        }
+        Ok(())
     }
 }
 
