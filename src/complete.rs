@@ -274,6 +274,21 @@ struct Scan {
     in_comment: bool,
     /// In a `/* */` comment (which, unlike `//`, continues on the next line).
     in_block_comment: bool,
+    /// Byte offset of the `/*` that opened the outermost block comment.
+    block_start: usize,
+}
+
+/// Where an unclosed `/* …` comment starts (1-based line and column), if
+/// `code` ends inside one: Rhai would silently skip the rest of the input.
+pub fn unclosed_block_comment(code: &str) -> Option<(usize, usize)> {
+    let sc = scan(code);
+    if !sc.in_block_comment {
+        return None;
+    }
+    let before = &code[..sc.block_start];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, col))
 }
 
 /// A light lexer: the brackets left open at the end of `s`, and whether it
@@ -288,6 +303,7 @@ fn scan(s: &str) -> Scan {
     }
     let mut st = St::Code;
     let mut stack = Vec::new();
+    let mut block_start = 0;
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -301,6 +317,7 @@ fn scan(s: &str) -> Scan {
                 }
                 b'/' if next == Some(b'*') => {
                     st = St::Block(1);
+                    block_start = i;
                     i += 1;
                 }
                 b'"' | b'`' | b'\'' => st = St::Str(c as char),
@@ -357,6 +374,7 @@ fn scan(s: &str) -> Scan {
         in_string: matches!(st, St::Str(_)),
         in_comment: matches!(st, St::Line | St::Block(_)),
         in_block_comment: matches!(st, St::Block(_)),
+        block_start,
     }
 }
 

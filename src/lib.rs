@@ -3,6 +3,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`error`] | the one error enum and `Result` |
+//! | [`fsio`] | the one atomic file writer every save uses |
 //! | [`rng`] | the seeded, portable random generator |
 //! | [`mat`] | `Mat`, the dense matrix, and vector helpers |
 //! | [`data`] | `Dataset`, clusters, MNIST, `.npy` |
@@ -22,6 +23,7 @@ pub mod course;
 pub mod curvature;
 pub mod data;
 pub mod error;
+pub mod fsio;
 pub mod kernel;
 pub mod landscape;
 pub mod laws;

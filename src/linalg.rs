@@ -265,6 +265,32 @@ fn info_from(
     }
 }
 
+/// `x · 2^e`, exact while the result is a normal number (in two steps, so
+/// that 2^e itself may overflow).
+fn ldexp(x: f64, e: i32) -> f64 {
+    let h = e / 2;
+    x * 2f64.powi(h) * 2f64.powi(e - h)
+}
+
+/// `a / 2^e` with its largest entry in [½, 1), when that entry is so large
+/// (above 2⁵⁰⁰) or so small (below 2⁻⁵⁰⁰) that the solver's squares and
+/// norms would overflow or underflow — `[[1, 1e308], [1e308, 1]]` would give
+/// ±∞. Scaling by a power of two is exact, and the eigenvalues of the
+/// scaled matrix times 2^e are those of `a`.
+fn rescaled(a: &Mat) -> Option<(Mat, i32)> {
+    let m = a.max_abs();
+    let out_of_range = m > 2f64.powi(500) || (m > 0.0 && m < 2f64.powi(-500));
+    if !m.is_finite() || !out_of_range {
+        return None;
+    }
+    let e = m.log2().floor() as i32 + 1;
+    let inv_h = -(e / 2);
+    let inv_r = -(e - e / 2);
+    let f = |x: f64| x * 2f64.powi(inv_h) * 2f64.powi(inv_r);
+    let (r, c) = a.shape();
+    Some((Mat::from_fn(r, c, |i, j| f(a.at(i, j))), e))
+}
+
 /// All eigenvalues of the symmetric matrix `a`, ascending: by two-stage
 /// reduction ([`two_stage`]) for n ≥ [`TWO_STAGE_MIN`], by faer below.
 ///
@@ -272,6 +298,10 @@ fn info_from(
 /// O(n³) time and [`eig_bytes`]`(n, false)` memory; checking the memory
 /// budget is the caller's job.
 pub fn sym_eigvals(a: &Mat) -> Result<(Vec<f64>, EigInfo)> {
+    if let Some((scaled, e)) = rescaled(a) {
+        let (vals, info) = sym_eigvals(&scaled)?;
+        return Ok((vals.into_iter().map(|v| ldexp(v, e)).collect(), info));
+    }
     let t0 = Instant::now();
     check_input("eigs", a)?;
     let n = a.rows();
@@ -300,6 +330,10 @@ pub fn sym_eigvals_faer(a: &Mat) -> Result<Vec<f64>> {
 ///
 /// Errors (op `eigs`) unless `a` is square with finite entries.
 pub fn sym_eig(a: &Mat) -> Result<(Vec<f64>, Mat, EigInfo)> {
+    if let Some((scaled, e)) = rescaled(a) {
+        let (vals, vecs, info) = sym_eig(&scaled)?;
+        return Ok((vals.into_iter().map(|v| ldexp(v, e)).collect(), vecs, info));
+    }
     let t0 = Instant::now();
     check_input("eigs", a)?;
     let n = a.rows();

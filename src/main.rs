@@ -1,10 +1,9 @@
 //! The `hlab` command line: REPL, script runner, one-shot evaluation, kernel.
 
 use clap::{Parser, Subcommand};
-use hlab::session::{Output, Session, Sink};
-use std::io::Write;
+use hlab::repl::{sink, write_stdout};
+use hlab::session::{ErrorKind, ScriptError, Session};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 /// hlab — the curvature of neural-network loss surfaces, interactively.
 #[derive(Parser)]
@@ -59,41 +58,56 @@ enum KernelAction {
     },
 }
 
-fn stdout_sink() -> Sink {
-    Arc::new(|o| match o {
-        Output::Stdout(s) => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(s.as_bytes());
-            let _ = out.flush();
-        }
-        Output::Stderr(s) => eprint!("{s}"),
-        Output::Display(d) => {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{}", d.text);
-            let _ = out.flush();
-        }
-    })
+/// The exit statuses of `hlab` (the table in README.md, "Exit status").
+mod status {
+    /// Success, also when the reader of stdout went away (`| head`).
+    pub const OK: u8 = 0;
+    /// A script or runtime error, a missing or unreadable script file.
+    pub const ERROR: u8 = 1;
+    /// A command-line usage error (clap's own status), or a malformed
+    /// `HLAB_MEMORY_LIMIT`.
+    pub const USAGE: u8 = 2;
+    /// Interrupted (Ctrl-C; a second quick Ctrl-C leaves at once).
+    pub const INTERRUPTED: u8 = 130;
+}
+
+fn exit(code: u8) -> ExitCode {
+    ExitCode::from(code)
+}
+
+/// The status for a failed evaluation, after printing it (nothing is
+/// printed when stdout was closed by its reader: that ends the run quietly).
+fn failed(e: &ScriptError, file: &str) -> ExitCode {
+    if hlab::progress::stdout_closed() {
+        return exit(status::OK);
+    }
+    eprintln!("{}", e.with_file(file));
+    match e.kind {
+        ErrorKind::Interrupted => exit(status::INTERRUPTED),
+        _ => exit(status::ERROR),
+    }
 }
 
 fn install_ctrlc() {
     let _ = ctrlc::set_handler(|| {
         if hlab::progress::interrupt_requested() {
             // A second Ctrl-C while the first is being handled: leave now.
-            std::process::exit(130);
+            eprintln!("\nhlab: interrupted");
+            std::process::exit(status::INTERRUPTED.into());
         }
         hlab::progress::request_interrupt();
     });
 }
 
 /// Reads a script and opens a session for it with Ctrl-C wired to the
-/// interrupt flag; on a read error prints it and gives exit status 2.
+/// interrupt flag; on a read error prints it and gives exit status 1.
 fn open_script(file: &std::path::Path) -> Result<(String, String, Session), ExitCode> {
     let name = file.display().to_string();
-    let code = std::fs::read_to_string(file).map_err(|e| {
-        eprintln!("hlab: {name}: {e}");
-        ExitCode::from(2)
+    let code = hlab::fsio::read_script(file).map_err(|e| {
+        eprintln!("hlab: {e}");
+        exit(status::ERROR)
     })?;
-    let session = Session::new(stdout_sink());
+    let session = Session::new(sink());
     install_ctrlc();
     Ok((name, code, session))
 }
@@ -105,11 +119,8 @@ fn run_file(file: &std::path::Path, args: &[String]) -> ExitCode {
     };
     session.set_args(args);
     match session.eval(&code) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{}", e.with_file(&name));
-            ExitCode::from(1)
-        }
+        Ok(_) => exit(status::OK),
+        Err(e) => failed(&e, &name),
     }
 }
 
@@ -119,11 +130,11 @@ fn check_file(file: &std::path::Path) -> ExitCode {
         Err(status) => return status,
     };
     let verdict = hlab::course::check(&mut session, &name, &code);
-    println!("\n{}", verdict.report);
-    if verdict.passed {
-        ExitCode::SUCCESS
+    write_stdout(format!("\n{}\n", verdict.report).as_bytes());
+    if verdict.passed || hlab::progress::stdout_closed() {
+        exit(status::OK)
     } else {
-        ExitCode::from(1)
+        exit(status::ERROR)
     }
 }
 
@@ -143,27 +154,29 @@ fn kernel(connection_file: Option<std::path::PathBuf>, action: Option<KernelActi
             };
             match hlab::kernel::install(&target) {
                 Ok(dir) => {
-                    println!("installed the kernelspec hlab in {}", dir.display());
-                    ExitCode::SUCCESS
+                    write_stdout(
+                        format!("installed the kernelspec hlab in {}\n", dir.display()).as_bytes(),
+                    );
+                    exit(status::OK)
                 }
                 Err(e) => {
                     eprintln!("hlab: {e}");
-                    ExitCode::from(1)
+                    exit(status::ERROR)
                 }
             }
         }
         (None, Some(file)) => match hlab::kernel::run(&file) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => exit(status::OK),
             Err(e) => {
                 eprintln!("hlab: {e}");
-                ExitCode::from(1)
+                exit(status::ERROR)
             }
         },
         _ => {
             eprintln!(
                 "hlab kernel: use `hlab kernel --connection-file FILE` (Jupyter does this) or `hlab kernel install [--user | --sys-prefix | --prefix P]`"
             );
-            ExitCode::from(2)
+            exit(status::USAGE)
         }
     }
 }
@@ -171,19 +184,20 @@ fn kernel(connection_file: Option<std::path::PathBuf>, action: Option<KernelActi
 fn main() -> ExitCode {
     hlab::init_threads();
     let cli = Cli::parse();
+    if let Err(e) = hlab::mat::init_memory_budget() {
+        eprintln!("hlab: {e}");
+        return exit(status::USAGE);
+    }
     if let Some(code) = cli.eval {
-        let mut session = Session::new(stdout_sink());
+        let mut session = Session::new(sink());
         install_ctrlc();
         return match session.eval(&code) {
             Ok(Some(v)) => {
-                println!("{}", v.text);
-                ExitCode::SUCCESS
+                write_stdout(format!("{}\n", v.text).as_bytes());
+                exit(status::OK)
             }
-            Ok(None) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("{}", e.with_file("-e"));
-                ExitCode::from(1)
-            }
+            Ok(None) => exit(status::OK),
+            Err(e) => failed(&e, "-e"),
         };
     }
     match cli.command {

@@ -4,6 +4,7 @@
 
 use crate::error::{human_bytes, Error, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Dense row-major f64 matrix.
 #[derive(Clone, Debug, PartialEq)]
@@ -11,16 +12,14 @@ pub struct Mat {
     rows: usize,
     cols: usize,
     data: Vec<f64>,
+    /// Its bytes on the ledger of the session that made it.
+    held: Held,
 }
 
 impl Mat {
     /// A `rows × cols` matrix of zeros.
     pub fn zeros(rows: usize, cols: usize) -> Self {
-        Mat {
-            rows,
-            cols,
-            data: vec![0.0; rows * cols],
-        }
+        Mat::wrap(rows, cols, vec![0.0; rows * cols])
     }
 
     /// The `n × n` identity.
@@ -41,7 +40,19 @@ impl Mat {
                 format!("{}", data.len()),
             ));
         }
-        Ok(Mat { rows, cols, data })
+        Ok(Mat::wrap(rows, cols, data))
+    }
+
+    /// Wraps `data` (of length `rows * cols`) and puts its bytes on the
+    /// current ledger.
+    fn wrap(rows: usize, cols: usize, data: Vec<f64>) -> Mat {
+        let held = Held::new(8 * data.capacity() as u64);
+        Mat {
+            rows,
+            cols,
+            data,
+            held,
+        }
     }
 
     /// From rows of equal length.
@@ -59,11 +70,7 @@ impl Mat {
             }
             data.extend_from_slice(row);
         }
-        Ok(Mat {
-            rows: r,
-            cols: c,
-            data,
-        })
+        Ok(Mat::wrap(r, c, data))
     }
 
     /// A matrix whose entry (i, j) is `f(i, j)`.
@@ -74,7 +81,7 @@ impl Mat {
                 data.push(f(i, j));
             }
         }
-        Mat { rows, cols, data }
+        Mat::wrap(rows, cols, data)
     }
 
     /// Number of rows.
@@ -182,20 +189,16 @@ impl Mat {
             .zip(&other.data)
             .map(|(a, b)| a + sign * b)
             .collect();
-        Ok(Mat {
-            rows: self.rows,
-            cols: self.cols,
-            data,
-        })
+        Ok(Mat::wrap(self.rows, self.cols, data))
     }
 
     /// `s · self`.
     pub fn scale(&self, s: f64) -> Mat {
-        Mat {
-            rows: self.rows,
-            cols: self.cols,
-            data: self.data.iter().map(|a| a * s).collect(),
-        }
+        Mat::wrap(
+            self.rows,
+            self.cols,
+            self.data.iter().map(|a| a * s).collect(),
+        )
     }
 
     /// `self · v`.
@@ -213,7 +216,8 @@ impl Mat {
         Ok((0..self.rows).map(|i| dot(self.row(i), v)).collect())
     }
 
-    /// `self · other`.
+    /// `self · other`; stops with [`Error::Interrupted`] within a row of
+    /// work after an interrupt.
     pub fn matmul(&self, other: &Mat) -> Result<Mat> {
         if self.cols != other.rows {
             return Err(Error::shape(
@@ -224,6 +228,7 @@ impl Mat {
         }
         let mut out = Mat::zeros(self.rows, other.cols);
         for i in 0..self.rows {
+            crate::progress::check_interrupt("matrix * matrix")?;
             let orow = &mut out.data[i * other.cols..(i + 1) * other.cols];
             for k in 0..self.cols {
                 let a = self.data[i * self.cols + k];
@@ -252,51 +257,108 @@ impl Mat {
     }
 }
 
-/// The default memory budget for one piece of dense work: 16 GB.
+/// The memory budget when `/proc/meminfo` cannot be read: 16 GB.
 pub const DEFAULT_MEMORY_BUDGET: u64 = 16_000_000_000;
 
 /// 0 = not set yet (read `HLAB_MEMORY_LIMIT` on first use).
 static MEMORY_BUDGET: AtomicU64 = AtomicU64::new(0);
 
-/// Parses a byte count: `123`, `512MB`, `1.5 GB`, `2e9` (units B, kB, MB,
-/// GB, TB, powers of 1000, any case).
-pub fn parse_bytes(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s
+/// Parses a byte count: plain bytes (`123`, `2e9`, `1.5`), or a number with
+/// a unit: `k`, `M`, `G`, `T` or `kB`, `MB`, `GB`, `TB` (powers of 1000),
+/// `KiB`, `MiB`, `GiB`, `TiB` (powers of 1024), `B`; any case, spaces
+/// allowed before the unit. Anything else (`2^30`, `1 GBs`, `-1`, `0`) is
+/// refused with the reason.
+pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let bad = || {
+        format!(
+            "expected a byte count such as 8000000000, 8G, 8GB or 8GiB \
+             (k/M/G/T and kB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB of 1024), got {s:?}"
+        )
+    };
+    let t = s.trim();
+    let split = t
         .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let x: f64 = num.trim().parse().ok()?;
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num = num.trim();
+    if num.is_empty()
+        || !num
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+.eE-".contains(&b))
+    {
+        return Err(bad());
+    }
+    let x: f64 = num.parse().map_err(|_| bad())?;
     let scale = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "tb" | "t" => 1e12,
-        _ => return None,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(bad()),
     };
     let b = x * scale;
-    (1.0..1.8e19).contains(&b).then_some(b as u64)
+    if (1.0..1.8e19).contains(&b) {
+        Ok(b as u64)
+    } else {
+        Err(bad())
+    }
+}
+
+/// 75 % of the memory available at start (`MemAvailable` in
+/// `/proc/meminfo`), else [`DEFAULT_MEMORY_BUDGET`].
+pub fn default_memory_budget() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb.saturating_mul(1024) / 4 * 3)
+        .filter(|&b| b > 0)
+        .unwrap_or(DEFAULT_MEMORY_BUDGET)
+}
+
+/// Sets the process's budget from `HLAB_MEMORY_LIMIT`, or to
+/// [`default_memory_budget`] when it is unset; a malformed value is an
+/// error (the command line reports it at start-up and stops).
+pub fn init_memory_budget() -> std::result::Result<u64, String> {
+    let b = match std::env::var("HLAB_MEMORY_LIMIT") {
+        Ok(v) => parse_bytes(&v).map_err(|e| format!("HLAB_MEMORY_LIMIT: {e}"))?,
+        Err(std::env::VarError::NotPresent) => default_memory_budget(),
+        Err(std::env::VarError::NotUnicode(v)) => {
+            return Err(format!(
+                "HLAB_MEMORY_LIMIT: expected a byte count such as 8GB, got {v:?}"
+            ))
+        }
+    };
+    MEMORY_BUDGET.store(b, Ordering::Relaxed);
+    Ok(b)
 }
 
 thread_local! {
     static THREAD_BUDGET: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    static LEDGER: std::cell::RefCell<Option<Arc<AtomicU64>>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The memory budget in bytes that dense work is checked against before it
-/// allocates: this thread's [`with_memory_budget`], else
-/// [`set_memory_budget`], else the environment variable `HLAB_MEMORY_LIMIT`
-/// (e.g. `32GB`), else [`DEFAULT_MEMORY_BUDGET`].
+/// The memory budget in bytes that a session's values and the work it is
+/// about to do are checked against: this thread's [`with_memory_budget`],
+/// else [`set_memory_budget`] or [`init_memory_budget`], else
+/// `HLAB_MEMORY_LIMIT` read on first use (e.g. `32GB`; a malformed value is
+/// ignored here — the command line refuses it at start-up), else 75 % of
+/// the memory available.
 pub fn memory_budget() -> u64 {
     if let Some(b) = THREAD_BUDGET.with(|c| c.get()) {
         return b;
     }
     match MEMORY_BUDGET.load(Ordering::Relaxed) {
         0 => {
-            let b = std::env::var("HLAB_MEMORY_LIMIT")
-                .ok()
-                .and_then(|v| parse_bytes(&v))
-                .unwrap_or(DEFAULT_MEMORY_BUDGET);
+            let b = init_memory_budget().unwrap_or_else(|_| default_memory_budget());
             MEMORY_BUDGET.store(b, Ordering::Relaxed);
             b
         }
@@ -323,9 +385,90 @@ pub fn with_memory_budget<R>(bytes: u64, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// A session's ledger: the bytes its values (matrices, vectors, data sets)
+/// hold right now. Values made while [`with_ledger`] runs put their bytes on
+/// it and take them off when the last copy is dropped.
+pub type Ledger = Arc<AtomicU64>;
+
+/// Runs `f` with values made on this thread counted on `ledger`.
+pub fn with_ledger<R>(ledger: &Ledger, f: impl FnOnce() -> R) -> R {
+    let old = LEDGER.with(|l| l.replace(Some(ledger.clone())));
+    struct Restore(Option<Ledger>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let old = self.0.take();
+            LEDGER.with(|l| *l.borrow_mut() = old);
+        }
+    }
+    let _restore = Restore(old);
+    f()
+}
+
+/// The bytes held on this thread's ledger (0 outside a session).
+pub fn held_bytes() -> u64 {
+    LEDGER.with(|l| l.borrow().as_ref().map_or(0, |c| c.load(Ordering::Relaxed)))
+}
+
+/// A value's bytes on the ledger it was made under (see [`with_ledger`]).
+#[derive(Default)]
+pub struct Held {
+    bytes: u64,
+    ledger: Option<Ledger>,
+}
+
+impl Held {
+    /// Puts `bytes` on this thread's ledger, if any.
+    pub fn new(bytes: u64) -> Held {
+        let ledger = LEDGER.with(|l| l.borrow().clone());
+        if let Some(l) = &ledger {
+            l.fetch_add(bytes, Ordering::Relaxed);
+        }
+        Held { bytes, ledger }
+    }
+}
+
+impl Clone for Held {
+    fn clone(&self) -> Held {
+        if let Some(l) = &self.ledger {
+            l.fetch_add(self.bytes, Ordering::Relaxed);
+        }
+        Held {
+            bytes: self.bytes,
+            ledger: self.ledger.clone(),
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(l) = &self.ledger {
+            l.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+impl PartialEq for Held {
+    /// Bookkeeping only: never part of a value's equality.
+    fn eq(&self, _: &Held) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Held({})", self.bytes)
+    }
+}
+
+/// Bytes left for new work: the budget less what the session holds.
+pub fn memory_left() -> u64 {
+    memory_budget().saturating_sub(held_bytes())
+}
+
 /// Refuses at once, before anything is allocated, when `bytes` (what `op`
-/// would need for `what`) exceed the [`memory_budget`]. The error says how
-/// much is needed, the limit, and `hint` (what to use instead).
+/// would need for `what`) plus what the session's values already hold
+/// exceed the [`memory_budget`]. The error says how much is needed, what is
+/// left of the limit, and `hint` (what to use instead).
 ///
 /// ```
 /// let e = hlab::mat::check_memory("eye", || "a dense 1000000×1000000 matrix".into(), 8e12, "use a smaller n")
@@ -340,12 +483,23 @@ pub fn check_memory(
     hint: &str,
 ) -> Result<()> {
     let limit = memory_budget();
-    if bytes.is_nan() || bytes > limit as f64 {
+    let held = held_bytes();
+    if bytes.is_nan() || bytes + held as f64 > limit as f64 {
+        let limit = if held == 0 {
+            format!("{} (HLAB_MEMORY_LIMIT)", human_bytes(limit as f64))
+        } else {
+            format!(
+                "{} (what is left of HLAB_MEMORY_LIMIT = {} while the session's values hold {})",
+                human_bytes(limit.saturating_sub(held) as f64),
+                human_bytes(limit as f64),
+                human_bytes(held as f64)
+            )
+        };
         return Err(Error::TooLarge {
             op,
             what: what(),
             need: human_bytes(bytes),
-            limit: format!("{} (HLAB_MEMORY_LIMIT)", human_bytes(limit as f64)),
+            limit,
             hint: hint.to_string(),
         });
     }
@@ -458,13 +612,31 @@ mod tests {
 
     #[test]
     fn byte_counts_parse() {
-        assert_eq!(parse_bytes("123"), Some(123));
-        assert_eq!(parse_bytes("512MB"), Some(512_000_000));
-        assert_eq!(parse_bytes("1.5 gb"), Some(1_500_000_000));
-        assert_eq!(parse_bytes("2e9"), Some(2_000_000_000));
-        assert_eq!(parse_bytes("lots"), None);
-        assert_eq!(parse_bytes("-1GB"), None);
-        assert_eq!(parse_bytes("3 parsecs"), None);
+        let ok = |s: &str| parse_bytes(s).unwrap();
+        assert_eq!(ok("123"), 123);
+        assert_eq!(ok("512MB"), 512_000_000);
+        assert_eq!(ok("512M"), 512_000_000);
+        assert_eq!(ok("1.5 gb"), 1_500_000_000);
+        assert_eq!(ok("2e9"), 2_000_000_000);
+        assert_eq!(ok("1GiB"), 1 << 30);
+        assert_eq!(ok("512MiB"), 512 << 20);
+        assert_eq!(ok("2 KiB"), 2048);
+        assert_eq!(ok("1TiB"), 1 << 40);
+        assert_eq!(ok("3kB"), 3000);
+        for bad in [
+            "lots",
+            "-1GB",
+            "3 parsecs",
+            "2^30",
+            "0",
+            "",
+            "1 GBs",
+            "GB",
+            "1e400",
+        ] {
+            let e = parse_bytes(bad).unwrap_err();
+            assert!(e.starts_with("expected a byte count"), "{bad}: {e}");
+        }
     }
 
     #[test]

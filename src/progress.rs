@@ -16,6 +16,22 @@ static PROGRESS_ENABLED: AtomicBool = AtomicBool::new(true);
 /// `train` makes when it tracks curvature) shows no bar of its own.
 static ACTIVE_BARS: AtomicUsize = AtomicUsize::new(0);
 
+/// Set for good once the reader of standard output went away (a closed
+/// pipe): every later computation stops at once, as if interrupted, and the
+/// command line ends quietly with status 0.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Records that standard output was closed by its reader and stops the
+/// running computation.
+pub fn note_stdout_closed() {
+    STDOUT_CLOSED.store(true, Ordering::SeqCst);
+}
+
+/// True once standard output was closed by its reader.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
 /// Asks the running computation to stop.
 pub fn request_interrupt() {
     INTERRUPT.store(true, Ordering::SeqCst);
@@ -28,7 +44,7 @@ pub fn clear_interrupt() {
 
 /// True when an interrupt was requested and not yet cleared.
 pub fn interrupt_requested() -> bool {
-    INTERRUPT.load(Ordering::Relaxed)
+    INTERRUPT.load(Ordering::Relaxed) || STDOUT_CLOSED.load(Ordering::Relaxed)
 }
 
 /// `Err(Interrupted)` when an interrupt was requested.

@@ -149,9 +149,25 @@ pub struct Session {
     functions: AST,
     sink: Sink,
     inputs: Vec<String>,
+    /// The bytes this session's values hold (checked with the work it is
+    /// about to do against the memory budget).
+    ledger: crate::mat::Ledger,
+}
+
+/// The most elements of an array or map, and bytes of a string, a script
+/// may build: a 16-byte value per element within the memory `budget`, at
+/// least 2²⁰ and at most 2²⁶ (room for a 10M-element `to_array()` at any
+/// budget above 160 MB). Without a cap, `[].pad(1e10, 0)` aborts the process.
+pub fn default_max_size(budget: u64) -> usize {
+    (budget / 16).clamp(1 << 20, 1 << 26) as usize
 }
 
 impl Session {
+    /// The bytes this session's values hold now.
+    pub fn held_bytes(&self) -> u64 {
+        self.ledger.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A fresh session whose outputs go to `sink`.
     pub fn new(sink: Sink) -> Session {
         install_panic_hook();
@@ -178,13 +194,16 @@ impl Session {
                 AST::empty()
             }
         };
-        Session {
+        let mut session = Session {
             engine,
             scope,
             functions,
             sink,
             inputs: Vec::new(),
-        }
+            ledger: Default::default(),
+        };
+        session.set_max_sizes(default_max_size(crate::mat::memory_budget()));
+        session
     }
 
     /// A session that collects its outputs into a shared vector (for tests
@@ -275,6 +294,16 @@ impl Session {
     /// one worth showing). Outputs stream to the sink while it runs.
     pub fn eval(&mut self, code: &str) -> Result<Option<Display>, ScriptError> {
         crate::progress::clear_interrupt();
+        // A byte-order mark (editors on Windows write one) is not code.
+        let code = code.strip_prefix('\u{feff}').unwrap_or(code);
+        if let Some((line, col)) = crate::complete::unclosed_block_comment(code) {
+            return Err(make_error(
+                code,
+                "expected `*/` to close the comment that starts here, got the end of the input (the rest would be skipped)".into(),
+                rhai::Position::new(line.min(65535) as u16, col.min(65535) as u16),
+                ErrorKind::Syntax,
+            ));
+        }
         let ast = self
             .engine
             .compile_with_scope(&self.scope, code)
@@ -287,16 +316,18 @@ impl Session {
         let engine = &self.engine;
         let scope = &mut self.scope;
         IN_EVAL.with(|c| c.set(true));
-        let result = script::with_sink(&sink, || {
-            catch_unwind(AssertUnwindSafe(|| {
-                engine.eval_ast_with_scope::<Dynamic>(scope, &merged)
-            }))
+        let result = crate::mat::with_ledger(&self.ledger, || {
+            script::with_sink(&sink, || {
+                catch_unwind(AssertUnwindSafe(|| {
+                    engine.eval_ast_with_scope::<Dynamic>(scope, &merged)
+                }))
+            })
         });
         IN_EVAL.with(|c| c.set(false));
         let value = match result {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
-                let mut err = convert_error(code, &e);
+                let mut err = convert_error(code, &e, self.engine.max_array_size());
                 if let Some(sig) = not_found_signature(&e) {
                     let docs = script::docs::collect(&self.engine, Some(&merged));
                     err.message = not_found_message(&docs, sig);
@@ -453,7 +484,48 @@ fn not_found_message(docs: &[script::docs::FnDoc], sig: &str) -> String {
     format!("{name}: expected {expected}, got {got}")
 }
 
-fn convert_error(code: &str, e: &EvalAltResult) -> ScriptError {
+/// `a float`, `an int`.
+fn with_article(t: &str) -> String {
+    let an = t.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']);
+    format!("{} {t}", if an { "an" } else { "a" })
+}
+
+/// Rhai's `Indexer unavailable: Vector [i64] = f64` as `op: expected …, got …`.
+fn indexing_message(desc: &str) -> String {
+    let Some((lhs, value)) = desc.split_once(" = ") else {
+        return format!("index: expected a value that can be indexed, got {desc}");
+    };
+    let (ty, idx) = match lhs.split_once(" [") {
+        Some((t, i)) => (t.trim(), i.trim_end_matches(']')),
+        None => (lhs.trim(), "?"),
+    };
+    let ty = script_type(ty);
+    let hint = match ty.as_str() {
+        "Vector" => "; make a new one, e.g. `let a = v.to_array(); a[i] = x; v = vector(a);`",
+        "Matrix" => "; make a new one, e.g. `let a = m.to_array(); a[i][j] = x; m = matrix(a);`",
+        _ => "",
+    };
+    format!(
+        "{ty} index: expected to read an element ({ty} values cannot be changed in place), got an assignment of {} to an element at an index of type {}{hint}",
+        with_article(&script_type(value)),
+        script_type(idx)
+    )
+}
+
+/// Rhai's `No writable property 'p' - a setter is not registered for type
+/// 'T' to handle 'U'` as `op: expected …, got …`.
+fn setter_message(desc: &str) -> String {
+    let q: Vec<&str> = desc.split('\'').collect();
+    match q.as_slice() {
+        [_, prop, _, ty, _, value, ..] => format!(
+            "{ty}.{prop}: expected a property that can be set, got an assignment of {} to a read-only one",
+            with_article(&script_type(value))
+        ),
+        _ => desc.to_string(),
+    }
+}
+
+fn convert_error(code: &str, e: &EvalAltResult, max_size: usize) -> ScriptError {
     let mut calls: Vec<String> = Vec::new();
     let mut cur = e;
     while let EvalAltResult::ErrorInFunctionCall(name, _, inner, _) = cur {
@@ -462,6 +534,25 @@ fn convert_error(code: &str, e: &EvalAltResult) -> ScriptError {
     }
     let (msg, kind) = match cur {
         EvalAltResult::ErrorRuntime(d, _) => (d.to_string(), ErrorKind::Runtime),
+        EvalAltResult::ErrorIndexingType(desc, _) => (indexing_message(desc), ErrorKind::Runtime),
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            let (op, unit) = if what.contains("string") {
+                ("string", "characters")
+            } else if what.contains("map") {
+                ("object map", "entries")
+            } else {
+                ("array", "elements")
+            };
+            (
+                format!(
+                    "{op}: expected at most {max_size} {unit} in one value (the cap set from the memory budget, HLAB_MEMORY_LIMIT), got more"
+                ),
+                ErrorKind::Runtime,
+            )
+        }
+        EvalAltResult::ErrorDotExpr(desc, _) if desc.starts_with("No writable property") => {
+            (setter_message(desc), ErrorKind::Runtime)
+        }
         EvalAltResult::ErrorTerminated(..) => ("interrupted".to_string(), ErrorKind::Interrupted),
         other => (strip_position(&other.to_string()), ErrorKind::Runtime),
     };

@@ -132,6 +132,10 @@ fn write_fixtures(t: &Scratch) {
     t.write("idx_count/train-labels-idx1-ubyte", &idx(&[3], &[1, 2, 3]));
     t.write("idx_label/train-images-idx3-ubyte", &img);
     t.write("idx_label/train-labels-idx1-ubyte", &idx(&[2], &[3, 12]));
+    t.write("idx_ok/train-images-idx3-ubyte", &img);
+    t.write("idx_ok/train-labels-idx1-ubyte", &lab);
+    // A .npy of 300000 f64 (2.4 MB) for the memory budget test.
+    t.write("big.npy", &npy_bytes(&NpyArray::Vector(vec![0.5; 300_000])));
     let gz = gzip(&img);
     t.write("idx_gz/train-images-idx3-ubyte.gz", &gz[..gz.len() / 2]);
     t.write("idx_gz/train-labels-idx1-ubyte.gz", &gzip(&lab));
@@ -378,8 +382,34 @@ fn table(t: &Scratch) -> Vec<(String, Vec<&'static str>)> {
         ("let = 3;".into(), &["Expecting name of a variable"]),
         ("fn broken( { }".into(), &["broken"]),
     ];
-    let mut rows: Vec<(String, Vec<&'static str>)> =
-        rows.into_iter().map(|(c, w)| (c, w.to_vec())).collect();
+    // Issue 18: no silently wrong answers, errors that name the real rule.
+    let issue18: Vec<(String, &[&'static str])> = vec![
+        ("assert_close(1.0, 1.0 / 0.0, 1e-3)".into(), &["assert_close: expected agreement to rtol 1e-3, got 1 vs inf"]),
+        ("assert_close([1.0, 0.0 / 0.0], [1.0, 0.0 / 0.0], 1e-3)".into(), &["assert_close: expected agreement", "NaN vs NaN at index 1"]),
+        ("assert_close(1.0, 1.0, -1.0)".into(), &["assert_close: expected a tolerance rtol ≥ 0, got -1"]),
+        ("eigs(eye(2)).count_above(0.0 / 0.0)".into(), &["count_above: expected a threshold that is a number, got NaN"]),
+        ("let z = 1; /* never closed\nz + 1".into(), &["expected `*/` to close the comment that starts here"]),
+        (format!("load_mnist(#{{ path: \"{}\", classes: [3, 7] }})", t.s("idx_ok")), &["load_mnist: expected images of every class in `classes`, got none of class 7"]),
+        ("make_clusters(#{ std: 1e308 })".into(), &["make_clusters: expected std ≤ 1e150", "got 1e308"]),
+        ("make_clusters(#{ box: 1e200 })".into(), &["make_clusters: expected box ≤ 1e150", "got 1e200"]),
+        ("make_clusters(#{ centers: [[1e200, 0.0]] })".into(), &["make_clusters: expected centers of size ≤ 1e150"]),
+        ("interpolate(m, m.clone(), d, #{ from: -1e308, to: 1e308 })".into(), &["interpolate: expected `from` and `to` that keep t and the parameters", "from = -1e308, to = 1e308"]),
+        ("dataset(matrix([[1.0], [2.0]]), [0, 999999999])".into(), &["dataset: expected labels below 1000000 (at most 1000000 classes), got 999999999 at index 1"]),
+        ("dataset(matrix([[1.0]]), [-1])".into(), &["dataset: expected integer labels ≥ 0, got -1 at index 0"]),
+        ("let v = zeros(3); v[1] = 2.0;".into(), &["Vector index: expected to read an element", "got an assignment of a float"]),
+        ("let x = eye(2); x[0] = 5.0;".into(), &["Matrix index: expected to read an element", "got an assignment of a float"]),
+        ("m.params = [1.0, 2.0, 3.0]".into(), &["params: expected a vector of length 26", "got length 3"]),
+        ("m.params = \"x\"".into(), &["params: expected a Vector of length 26, got string"]),
+        ("m.num_params = 3".into(), &["Model.num_params: expected a property that can be set", "an int"]),
+        ("[].pad(10000000000, 0)".into(), &["array: expected at most", "elements in one value", "got more"]),
+        ("let s = \"ab\"; for i in 0..40 { s += s; }".into(), &["string: expected at most", "characters in one value", "got more"]),
+        ("load_npy(\"/proc/self/pagemap\")".into(), &["load_npy: /proc/self/pagemap: expected a regular file of the 0 bytes its size says, got more"]),
+    ];
+    let mut rows: Vec<(String, Vec<&'static str>)> = rows
+        .into_iter()
+        .chain(issue18)
+        .map(|(c, w)| (c, w.to_vec()))
+        .collect();
     if cfg!(unix) {
         // Found while preparing the fuzz targets: reading a device never ended.
         rows.push((
@@ -558,11 +588,20 @@ fn interrupt_child() {
     s.eval(PRELUDE).unwrap();
     s.eval("let big = make_clusters(#{ n: 2000, k: 10, dim: 50, seed: 1 }); let net = mlp([50, 64, 10]);")
         .unwrap();
+    // A dense 1500×1500 matrix: its square is 3.4 GFLOP, seconds of work.
+    let t = Scratch::new("interrupt");
+    let n = 1500;
+    let dense = hlab::mat::Mat::from_fn(n, n, |i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0);
+    t.write("dense.npy", &npy_bytes(&NpyArray::Matrix(dense)));
+    s.eval(&format!("let dense = load_npy(\"{}\");", t.s("dense.npy")))
+        .unwrap();
     let cases = [
         "train(net, big, #{ steps: 100000000, batch: 10 })",
         "let i = 0;\nloop { i += 1; }",
         "density(net, big, #{ steps: 200, probes: 1000 })",
         "hessian_trace(net, big, #{ probes: 1000000 })",
+        "dense * dense * dense * dense",
+        "randn(300000000, 1).len",
     ];
     for code in cases {
         let stopper = std::thread::spawn(|| {
@@ -685,7 +724,9 @@ fn oversized_dense_work_is_refused_within_two_seconds() {
         assert!(e.message.contains("eye: needs 32.0 MB"), "{}", e.message);
         let e = s.eval("zeros(2000000)").unwrap_err();
         assert!(e.message.contains("zeros: needs 16.0 MB"), "{}", e.message);
-        // Lanczos says which basis size would fit, and that size works.
+        // Lanczos says which basis size would fit, and that size works
+        // (with `a` freed: what the session holds counts against the budget).
+        s.eval("a = ();").unwrap();
         s.eval(
             "let d = make_clusters(#{ n: 20, k: 2, dim: 3, seed: 1 }); let w = mlp([3, 100, 2]);",
         )
@@ -701,6 +742,49 @@ fn oversized_dense_work_is_refused_within_two_seconds() {
         assert!(s.eval("top_eigs(w, d, 2, #{ max_iter: 244 })").is_ok());
         // Below the budget the same calls work.
         assert!(s.eval("eigs(eye(100)).len").is_ok());
+    });
+}
+
+/// One memory budget for the session: what its values hold counts, so two
+/// matrices that each fit cannot together pass the budget; freeing one makes
+/// room again; `load_npy` is checked too, and the refusal gives the numbers.
+#[test]
+fn the_memory_budget_counts_what_the_session_holds() {
+    let t = Scratch::new("ledger");
+    write_fixtures(&t);
+    hlab::mat::with_memory_budget(10_000_000, || {
+        let (mut s, _out) = Session::collecting();
+        assert_eq!(s.held_bytes(), 0);
+        s.eval("let a = eye(1000);").unwrap(); // 8 MB
+        assert!(s.held_bytes() >= 8_000_000, "{}", s.held_bytes());
+        let e = s.eval("let b = eye(1000);").unwrap_err();
+        assert!(
+            e.message.contains("eye: needs 8.0 MB of memory")
+                && e.message.contains("the session's values hold 8.0 MB"),
+            "{}",
+            e.message
+        );
+        let e = s.eval("let v = zeros(500000);").unwrap_err();
+        assert!(e.message.contains("zeros: needs 4.0 MB"), "{}", e.message);
+        let e = s
+            .eval(&format!("let x = load_npy(\"{}\");", t.s("big.npy")))
+            .unwrap_err();
+        assert!(
+            e.message.contains("load_npy: needs 2.4 MB") && e.message.contains("300000 values"),
+            "{}",
+            e.message
+        );
+        // Copies share: a second name for `a` costs nothing.
+        s.eval("let a2 = a;").unwrap();
+        assert!(s.held_bytes() < 9_000_000, "{}", s.held_bytes());
+        s.eval("a = (); a2 = ();").unwrap();
+        assert!(s.held_bytes() < 1_000_000, "{}", s.held_bytes());
+        s.eval("let b = eye(1000);").unwrap();
+        s.eval(&format!(
+            "b = (); let x = load_npy(\"{}\"); let v = zeros(500000);",
+            t.s("big.npy")
+        ))
+        .unwrap();
     });
 }
 
@@ -776,6 +860,148 @@ fn failed_saves_leave_existing_files_intact() {
             "ok.svg"
         ],
         "no temporary files left behind"
+    );
+}
+
+fn mkfifo(p: &Path) {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// The pid of a process that has exited.
+fn dead_pid() -> u32 {
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+/// Every save goes through the one atomic writer: a FIFO or folder in the
+/// way is refused and left alone, a symbolic link is followed and stays a
+/// link, the old mode is kept, a link planted at a predictable temporary
+/// name is never written through, and stale temporary files of dead saves
+/// are swept (live or recent ones are not).
+#[test]
+fn saves_cannot_destroy_follow_or_loosen() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let t = Scratch::new("save-safety");
+    let (mut s, _out) = Session::collecting();
+    s.eval("let m = mlp([3, 4, 2], #{ seed: 1 }); let p = plot([1, 4, 9]);")
+        .unwrap();
+    let saves = [
+        ("save_npy(zeros(4), PATH)", ".npy"),
+        ("save_params(m, PATH)", ".npy"),
+        ("save_params(m, PATH)", ".safetensors"),
+        ("save_svg(p, PATH)", ".svg"),
+    ];
+    let victim = t.path("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    for (k, (call, ext)) in saves.iter().enumerate() {
+        let with = |p: &Path| call.replace("PATH", &format!("\"{}\"", p.display()));
+
+        let fifo = t.path(&format!("fifo{k}{ext}"));
+        mkfifo(&fifo);
+        let e = s.eval(&with(&fifo)).unwrap_err();
+        assert!(
+            e.message
+                .contains("expected a regular file or a new file name, got a FIFO"),
+            "{}: {}",
+            with(&fifo),
+            e.message
+        );
+        assert!(std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+
+        // A link to a regular file: the real file is replaced, the link stays.
+        let real = t.path(&format!("real{k}{ext}"));
+        std::fs::write(&real, b"old").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = t.path(&format!("link{k}{ext}"));
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        s.eval(&with(&link)).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_ne!(std::fs::read(&real).unwrap(), b"old", "{}", with(&link));
+        assert_eq!(mode(&real), 0o600, "the mode survives: {}", with(&link));
+
+        // A link to a FIFO is refused like the FIFO.
+        let to_fifo = t.path(&format!("tofifo{k}{ext}"));
+        std::os::unix::fs::symlink(&fifo, &to_fifo).unwrap();
+        let e = s.eval(&with(&to_fifo)).unwrap_err();
+        assert!(
+            e.message.contains("got a symbolic link to a FIFO"),
+            "{}",
+            e.message
+        );
+
+        // Links planted at the old predictable temporary names.
+        let target = t.path(&format!("plain{k}{ext}"));
+        let name = target.file_name().unwrap().to_string_lossy().into_owned();
+        let pid = std::process::id();
+        let mut planted = vec![t.path(&format!(".{name}.{pid}.tmp"))];
+        planted.extend((0..64).map(|c| t.path(&format!(".{name}.{pid}.{c}.tmp"))));
+        for p in &planted {
+            std::os::unix::fs::symlink(&victim, p).unwrap();
+        }
+        s.eval(&with(&target)).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(std::fs::symlink_metadata(&target)
+            .unwrap()
+            .file_type()
+            .is_file());
+        for p in &planted {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+
+    // Stale temporary files: only a dead process's, older than an hour, go.
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    let stale = |pid: u32, old: bool, tag: &str| {
+        let p = t.path(&format!(".x{tag}.npy.{pid}.0123456789abcdef.hlab-tmp"));
+        let f = std::fs::File::create(&p).unwrap();
+        if old {
+            f.set_modified(two_hours_ago).unwrap();
+        }
+        p
+    };
+    let dead = dead_pid();
+    let gone = stale(dead, true, "a");
+    let recent = stale(dead, false, "b");
+    let live = stale(1, true, "c");
+    let other = t.path(".y.npy.notours.tmp");
+    std::fs::write(&other, b"").unwrap();
+    s.eval(&format!("save_npy(zeros(2), \"{}\")", t.s("sweep.npy")))
+        .unwrap();
+    assert!(
+        !gone.exists(),
+        "a dead save's old temporary file is removed"
+    );
+    assert!(recent.exists(), "a recent one is kept");
+    assert!(live.exists(), "a live process's is kept");
+    assert!(other.exists(), "other names are never touched");
+
+    // temp_path: a plain name in a private folder of this process.
+    let p = s.eval("temp_path(\"a.npy\")").unwrap().unwrap().text;
+    let dir = Path::new(p.trim_matches('"'))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    let e = s.eval("temp_path(\"../x\")").unwrap_err();
+    assert!(
+        e.message.contains("temp_path: expected a plain file name"),
+        "{}",
+        e.message
     );
 }
 

@@ -157,3 +157,193 @@ fn same_seed_gives_identical_output() {
         "20-16-4 on 4 clusters reaches 100% train accuracy"
     );
 }
+
+/// Waits for `child` at most `secs` seconds; kills it and fails after that.
+fn wait_within(child: &mut std::process::Child, secs: u64, what: &str) -> std::process::ExitStatus {
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if t0.elapsed() > std::time::Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn stderr_of(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let mut s = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
+    s
+}
+
+/// The exit-status table of README.md: 0 success, 1 a script or runtime
+/// error (a missing or unreadable script too), 2 a usage error (also a
+/// malformed HLAB_MEMORY_LIMIT), 130 interrupted.
+#[test]
+fn exit_statuses_follow_the_table() {
+    let status = |args: &[&str], env: &[(&str, &str)]| {
+        let mut c = hlab();
+        c.args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(status(&["-e", "1 + 1"], &[]).0, Some(0));
+    assert_eq!(status(&["-e", "foo()"], &[]).0, Some(1));
+    let (code, err) = status(&["run", "/nonexistent/script.rhai"], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("/nonexistent/script.rhai"), "{err}");
+    assert_eq!(status(&["run", "/tmp"], &[]).0, Some(1));
+    assert_eq!(status(&["--no-such-flag"], &[]).0, Some(2));
+    assert_eq!(status(&["run"], &[]).0, Some(2));
+    assert_eq!(status(&["kernel"], &[]).0, Some(2));
+    for bad in ["2^30", "1 GBs", "lots", "-5"] {
+        let (code, err) = status(&["-e", "1"], &[("HLAB_MEMORY_LIMIT", bad)]);
+        assert_eq!(code, Some(2), "{bad}: {err}");
+        assert!(
+            err.contains("HLAB_MEMORY_LIMIT: expected a byte count"),
+            "{err}"
+        );
+    }
+    for good in ["1GiB", "512MiB", "2G", "3000000000", "1.5 GB"] {
+        let (code, err) = status(&["-e", "1"], &[("HLAB_MEMORY_LIMIT", good)]);
+        assert_eq!(code, Some(0), "{good}: {err}");
+    }
+    // The budget is the one given: 1 MiB refuses a 2 MB vector.
+    let (code, err) = status(&["-e", "zeros(250000)"], &[("HLAB_MEMORY_LIMIT", "1MiB")]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("more than the limit of 1.0 MB"), "{err}");
+    // An endless "script" is refused after a bounded read, not read forever.
+    let (code, err) = status(&["run", "/dev/zero"], &[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("expected a script of at most"), "{err}");
+}
+
+/// A script written with a UTF-8 byte-order mark runs.
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let p = write_script("bom.rhai", "\u{feff}let a = 2;\nprint(a * 21);");
+    let out = hlab().arg("run").arg(&p).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n");
+    let out = hlab().args(["-e", "\u{feff}6 * 7"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+}
+
+/// A reader that goes away ends the run quietly with status 0: an endless
+/// printing loop stops, and a value printed into a closed pipe does not
+/// panic.
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    for code in [
+        "loop { print(\"y\"); }",
+        "for i in 0..100000000 { print(i); }",
+    ] {
+        let mut child = hlab()
+            .args(["-e", code])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 5];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut first)
+            .unwrap();
+        drop(child.stdout.take());
+        let st = wait_within(&mut child, 20, code);
+        let err = stderr_of(&mut child);
+        assert_eq!(st.code(), Some(0), "{code}: {err}");
+        assert!(err.is_empty(), "{code}: {err}");
+    }
+    // `hlab -e` printing its value after the reader left (`| head -c 0`).
+    let mut child = hlab()
+        .args(["-e", "let s = \"x\"; s.pad(200000, \"y\"); s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let st = wait_within(&mut child, 20, "-e value");
+    let err = stderr_of(&mut child);
+    assert_eq!(st.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Ctrl-C stops a running script with status 130 and says so; two quick
+/// ones also end with 130 and "interrupted".
+#[test]
+fn ctrl_c_exits_130_and_says_interrupted() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    for presses in [1, 2] {
+        let mut child = hlab()
+            .args(["-e", "print(\"ready\"); let i = 0; loop { i += 1; }"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n");
+        for _ in 0..presses {
+            // SAFETY: sending SIGINT to our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        }
+        let st = wait_within(&mut child, 20, "interrupted script");
+        let err = stderr_of(&mut child);
+        assert_eq!(st.code(), Some(130), "{presses} presses: {err}");
+        assert!(err.contains("interrupted"), "{presses} presses: {err}");
+    }
+}
+
+/// The kernel refuses a connection "file" that is a device or too large,
+/// at once, instead of reading it without end.
+#[test]
+fn kernel_refuses_a_device_as_its_connection_file() {
+    let dir = std::env::temp_dir().join(format!("hlab-cli-conn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let huge = dir.join("huge.json");
+    std::fs::write(&huge, vec![b' '; 100_000]).unwrap();
+    for (file, want) in [
+        (
+            "/dev/zero".to_string(),
+            "expected a regular connection file",
+        ),
+        (
+            huge.display().to_string(),
+            "expected a connection file of at most 65536 bytes, got 100000 bytes",
+        ),
+    ] {
+        let mut child = hlab()
+            .args(["kernel", "--connection-file", &file])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let st = wait_within(&mut child, 10, &file);
+        let err = stderr_of(&mut child);
+        assert_eq!(st.code(), Some(1), "{err}");
+        assert!(err.contains(want), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

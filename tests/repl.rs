@@ -342,3 +342,62 @@ fn piped_input_that_succeeds_exits_zero_and_quit_stops() {
     assert!(!ok);
     assert!(err.contains("error:"), "{err}");
 }
+
+/// `:save` goes through the one atomic writer: a FIFO in the way is refused
+/// at once (a plain write would block on it forever) and stays a FIFO; a
+/// save that cannot finish leaves the old script whole.
+#[test]
+fn repl_save_is_atomic_and_refuses_a_fifo() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = temp_dir("save");
+    let fifo = dir.join("fifo.rhai");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    // 250 bytes: the file fits, a temporary file beside it cannot.
+    let long = dir.join(format!("{}.rhai", "x".repeat(245)));
+    std::fs::write(&long, "old script").unwrap();
+    let input = format!(
+        "let a = 1\n:save {}\n:save {}\n:save {}\n",
+        fifo.display(),
+        long.display(),
+        dir.join("ok.rhai").display()
+    );
+    let mut child = Command::new(hlab_bin())
+        .current_dir(&dir)
+        .env("HLAB_HISTORY", "")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!(":save blocked on the FIFO");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("expected a regular file or a new file name, got a FIFO"),
+        "{err}"
+    );
+    assert!(err.contains("File name too long"), "{err}");
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_eq!(std::fs::read_to_string(&long).unwrap(), "old script");
+    let saved = std::fs::read_to_string(dir.join("ok.rhai")).unwrap();
+    assert!(saved.contains("let a = 1"), "{saved}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

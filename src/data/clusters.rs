@@ -103,6 +103,10 @@ pub fn make_clusters(o: &ClusterOpts) -> Result<Dataset> {
     Dataset::new(xm, Targets::Labels { y, classes: k })
 }
 
+/// The largest std, box or centre coordinate: the points' squares (their
+/// variance, the loss) must stay finite.
+const MAX_SCALE: f64 = 1e150;
+
 fn validate(o: &ClusterOpts, k: usize, dim: usize) -> Result<()> {
     if o.n == 0 {
         return Err(Error::invalid(OP, "expected n ≥ 1 points, got n = 0"));
@@ -138,6 +142,15 @@ fn validate(o: &ClusterOpts, k: usize, dim: usize) -> Result<()> {
             format!("expected a finite std ≥ 0, got {}", o.std),
         ));
     }
+    if o.std > MAX_SCALE {
+        return Err(Error::invalid(
+            OP,
+            format!(
+                "expected std ≤ {MAX_SCALE:e} (the points and their variance must stay finite), got {:e}",
+                o.std
+            ),
+        ));
+    }
     match &o.centers {
         Some(c) => {
             if let Some(pos) = c.data().iter().position(|v| !v.is_finite()) {
@@ -151,12 +164,30 @@ fn validate(o: &ClusterOpts, k: usize, dim: usize) -> Result<()> {
                     ),
                 ));
             }
+            if c.max_abs() > MAX_SCALE {
+                return Err(Error::invalid(
+                    OP,
+                    format!(
+                        "expected centers of size ≤ {MAX_SCALE:e} (the points and their variance must stay finite), got {:e}",
+                        c.max_abs()
+                    ),
+                ));
+            }
         }
         None => {
             if !(o.box_size.is_finite() && o.box_size > 0.0) {
                 return Err(Error::invalid(
                     OP,
                     format!("expected a finite box > 0, got {}", o.box_size),
+                ));
+            }
+            if o.box_size > MAX_SCALE {
+                return Err(Error::invalid(
+                    OP,
+                    format!(
+                        "expected box ≤ {MAX_SCALE:e} (the points and their variance must stay finite), got {:e}",
+                        o.box_size
+                    ),
                 ));
             }
         }

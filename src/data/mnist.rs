@@ -194,6 +194,28 @@ pub fn load_mnist(o: &MnistOpts) -> Result<Dataset> {
         .filter_map(|(i, &l)| map[l as usize].map(|c| (i, c)))
         .collect();
 
+    if let Some(cs) = &o.classes {
+        let mut seen = vec![false; classes];
+        for &(_, c) in &pool {
+            seen[c] = true;
+        }
+        let absent: Vec<String> = cs
+            .iter()
+            .zip(&seen)
+            .filter(|(_, &s)| !s)
+            .map(|(c, _)| c.to_string())
+            .collect();
+        if !absent.is_empty() {
+            return Err(Error::invalid(
+                OP,
+                format!(
+                    "expected images of every class in `classes`, got none of class {} in {}",
+                    absent.join(", "),
+                    lab_path.display()
+                ),
+            ));
+        }
+    }
     let keep = match o.n {
         None => pool,
         Some(n) => stratified(&pool, classes, n, o.seed)?,
@@ -352,10 +374,7 @@ fn gunzip_idx(bytes: &[u8], path: &Path) -> Result<Idx> {
             format!("cannot allocate {cap} bytes for the data: {e}"),
         )
     })?;
-    (&mut dec)
-        .take(len as u64 + 1)
-        .read_to_end(&mut data)
-        .map_err(gz_err)?;
+    super::read_up_to(OP, &mut dec, len as u64 + 1, &mut data, gz_err)?;
     if data.len() != len {
         return Err(length_error(path, &dims, len, data.len()));
     }

@@ -9,14 +9,18 @@ pub mod clusters;
 pub mod mnist;
 pub mod npy;
 
-use crate::error::{Error, Result};
+use crate::error::{human_bytes, Error, Result};
 use crate::mat::Mat;
 use crate::rng::Rng;
 
-/// Reads a whole file for `op`, refusing what is not a regular file (a
-/// device such as `/dev/zero`, a pipe, a socket) before opening it: reading
-/// those could block or never end. `what` names the expected file in errors.
-pub fn read_regular_file(op: &'static str, path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
+/// Opens `path` for `op` after checking it is a regular file (a device
+/// such as `/dev/zero`, a pipe or a socket could block or never end);
+/// returns the file and its size. `what` names the expected file in errors.
+pub fn open_regular_file(
+    op: &'static str,
+    path: &std::path::Path,
+    what: &str,
+) -> Result<(std::fs::File, u64)> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(op, path, e))?;
     if meta.is_dir() {
         return Err(Error::io(
@@ -32,7 +36,127 @@ pub fn read_regular_file(op: &'static str, path: &std::path::Path, what: &str) -
             format!("is not a regular file (a device or a pipe), expected {what}"),
         ));
     }
-    std::fs::read(path).map_err(|e| Error::io(op, path, e))
+    let f = std::fs::File::open(path).map_err(|e| Error::io(op, path, e))?;
+    Ok((f, meta.len()))
+}
+
+/// How much one read of a loader asks for: between two reads the loader
+/// checks the interrupt flag.
+pub const READ_CHUNK: usize = 1 << 20;
+
+/// Reads exactly `n` bytes from `r` into `out` (reserved fallibly), in
+/// chunks that honour the interrupt flag; a short read is an error saying
+/// how much the file held.
+pub fn read_exact_chunked(
+    op: &'static str,
+    path: &std::path::Path,
+    r: &mut impl std::io::Read,
+    n: u64,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let n = usize::try_from(n).map_err(|_| Error::io(op, path, "file too large to address"))?;
+    out.try_reserve_exact(n).map_err(|_| {
+        Error::io(
+            op,
+            path,
+            format!("cannot allocate {} to read it", human_bytes(n as f64)),
+        )
+    })?;
+    let start = out.len();
+    let mut buf = vec![0u8; READ_CHUNK.min(n.max(1))];
+    while out.len() - start < n {
+        crate::progress::check_interrupt(op)?;
+        let want = (n - (out.len() - start)).min(buf.len());
+        let got = match r.read(&mut buf[..want]) {
+            Ok(0) => return Err(Error::format(
+                op,
+                path,
+                format!(
+                    "truncated: expected {n} bytes, got {} (the file changed while it was read)",
+                    out.len() - start
+                ),
+            )),
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(op, path, e)),
+        };
+        out.extend_from_slice(&buf[..got]);
+    }
+    Ok(())
+}
+
+/// Reads from `r` into `out` until its end or `limit` bytes, in chunks
+/// that honour the interrupt flag (a decompressor can take long); read
+/// errors go through `err`.
+pub fn read_up_to(
+    op: &'static str,
+    r: &mut impl std::io::Read,
+    limit: u64,
+    out: &mut Vec<u8>,
+    err: impl Fn(std::io::Error) -> Error,
+) -> Result<()> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut total = 0u64;
+    while total < limit {
+        crate::progress::check_interrupt(op)?;
+        let want = (limit - total).min(buf.len() as u64) as usize;
+        match r.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(k) => {
+                out.extend_from_slice(&buf[..k]);
+                total += k as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(err(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Errors unless `r` is at its end: a file that holds more than its size
+/// said (`/proc/self/pagemap` says 0 and never ends) is refused, not read.
+pub fn expect_end(
+    op: &'static str,
+    path: &std::path::Path,
+    r: &mut impl std::io::Read,
+    size: u64,
+) -> Result<()> {
+    // Some special files only answer reads of whole words (pagemap: 8 bytes).
+    let mut probe = [0u8; 64];
+    loop {
+        match r.read(&mut probe) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {
+                return Err(Error::io(
+                    op,
+                    path,
+                    format!(
+                        "expected a regular file of the {size} bytes its size says, got more (a special or growing file)"
+                    ),
+                ))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(op, path, e)),
+        }
+    }
+}
+
+/// Reads a whole regular file for `op` (see [`open_regular_file`]): at most
+/// the size the file system reports, checked against the memory budget
+/// first, in chunks that honour the interrupt flag, and refused when the
+/// file holds more than its size says.
+pub fn read_regular_file(op: &'static str, path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
+    let (mut f, size) = open_regular_file(op, path, what)?;
+    crate::mat::check_memory(
+        op,
+        || format!("reading {}", path.display()),
+        size as f64,
+        "raise HLAB_MEMORY_LIMIT or free variables",
+    )?;
+    let mut out = Vec::new();
+    read_exact_chunked(op, path, &mut f, size, &mut out)?;
+    expect_end(op, path, &mut f, size)?;
+    Ok(out)
 }
 
 /// What a data set asks the model to predict.
@@ -43,6 +167,10 @@ pub enum Targets {
     /// One row of real targets per input row (regression).
     Values(Mat),
 }
+
+/// The most classes a data set may have (labels 0 … MAX_CLASSES − 1): a
+/// model needs one output per class.
+pub const MAX_CLASSES: usize = 1_000_000;
 
 /// Inputs and targets.
 #[derive(Clone, Debug)]
@@ -136,8 +264,16 @@ impl Dataset {
         Ok(self.x_tensor.get_or_init(|| t).clone())
     }
 
-    /// From inputs and integer labels; `classes = max(y) + 1`.
+    /// From inputs and integer labels below [`MAX_CLASSES`];
+    /// `classes = max(y) + 1`.
     pub fn classification(x: Mat, y: Vec<usize>) -> Result<Self> {
+        if let Some((i, &c)) = y.iter().enumerate().find(|(_, &c)| c >= MAX_CLASSES) {
+            return Err(Error::shape(
+                "dataset",
+                format!("labels below {MAX_CLASSES} (at most {MAX_CLASSES} classes)"),
+                format!("{c} at index {i}"),
+            ));
+        }
         let classes = y.iter().max().map_or(0, |m| m + 1);
         Dataset::new(x, Targets::Labels { y, classes })
     }

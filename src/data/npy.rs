@@ -16,10 +16,7 @@
 //! assert_eq!(a, b);
 //! ```
 
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::mat::Mat;
@@ -58,10 +55,127 @@ impl NpyArray {
 /// Reads a `.npy` file (see [`parse_npy`] for what is accepted).
 ///
 /// Errors name the path: a missing file, a directory, or a corrupt or
-/// unsupported file. The whole file is read into memory.
+/// unsupported file. The header is read first; the values it promises are
+/// checked against the memory budget (with what the session holds) and
+/// then decoded straight from the file in chunks, so the file's bytes are
+/// never all in memory beside the values, and an interrupt stops the read.
 pub fn read_npy(path: &Path) -> Result<NpyArray> {
-    let bytes = super::read_regular_file(LOAD, path, "a .npy file")?;
-    parse_npy(&bytes, path)
+    use super::{expect_end, open_regular_file, read_exact_chunked, READ_CHUNK};
+    let (mut f, size) = open_regular_file(LOAD, path, "a .npy file")?;
+    let mut head = Vec::new();
+    read_exact_chunked(LOAD, path, &mut f, size.min(12), &mut head)?;
+    // The rest of the header, as far as the file holds it (parse_head
+    // reports a short one).
+    if let Some(end) = header_end(&head) {
+        let end = end.min(size);
+        if end > head.len() as u64 {
+            let more = end - head.len() as u64;
+            read_exact_chunked(LOAD, path, &mut f, more, &mut head)?;
+        }
+    }
+    if head.len() as u64 == size {
+        // All of it by its size: a special file that says 0 bytes and then
+        // never ends (`/proc/self/pagemap`) is refused here.
+        expect_end(LOAD, path, &mut f, size)?;
+    }
+    let h = parse_head(&head, path)?;
+    let data_len = size - h.data_start as u64;
+    if data_len != h.nbytes as u64 {
+        return Err(length_error(&h, data_len as usize, path));
+    }
+    let count = h.nbytes / h.dtype.size;
+    let copies = if h.fortran { 2.0 } else { 1.0 };
+    crate::mat::check_memory(
+        LOAD,
+        || format!("{count} values of {}", path.display()),
+        8.0 * count as f64 * copies,
+        "raise HLAB_MEMORY_LIMIT or free variables",
+    )?;
+    let mut values: Vec<f64> = Vec::new();
+    values
+        .try_reserve_exact(count)
+        .map_err(|_| Error::io(LOAD, path, format!("cannot allocate {count} values")))?;
+    let chunk = (READ_CHUNK / 8) * 8;
+    let mut buf = Vec::with_capacity(chunk);
+    let mut left = h.nbytes as u64;
+    while left > 0 {
+        let n = left.min(chunk as u64);
+        buf.clear();
+        read_exact_chunked(LOAD, path, &mut f, n, &mut buf)?;
+        values.extend(buf.chunks_exact(h.dtype.size).map(|c| h.dtype.read(c)));
+        left -= n;
+    }
+    expect_end(LOAD, path, &mut f, size)?;
+    build(&h, values)
+}
+
+/// Where the header ends (the data starts), from the preamble, when the
+/// preamble is a valid one.
+fn header_end(pre: &[u8]) -> Option<u64> {
+    if pre.len() < 10 || &pre[..MAGIC.len()] != MAGIC {
+        return None;
+    }
+    match (pre[6], pre[7]) {
+        (1, 0) => Some(10 + u16::from_le_bytes([pre[8], pre[9]]) as u64),
+        (2, 0) | (3, 0) if pre.len() >= 12 => {
+            Some(12 + u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as u64)
+        }
+        _ => None,
+    }
+}
+
+/// A parsed preamble and header: what the data must be.
+struct Head {
+    descr: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    fortran: bool,
+    /// Where the data starts.
+    data_start: usize,
+    /// How many data bytes the shape and dtype promise.
+    nbytes: usize,
+}
+
+fn length_error(h: &Head, got: usize, path: &Path) -> Error {
+    let what = if got < h.nbytes {
+        "truncated data"
+    } else {
+        "trailing bytes after the data"
+    };
+    Error::format(
+        LOAD,
+        path,
+        format!(
+            "{what}: expected {} bytes for shape {} of {}, got {got}",
+            h.nbytes,
+            shape_str(&h.shape),
+            h.descr,
+        ),
+    )
+}
+
+/// The array from its decoded values (C order, or Fortran order as the
+/// header says).
+fn build(h: &Head, values: Vec<f64>) -> Result<NpyArray> {
+    Ok(match h.shape[..] {
+        [] | [_] => NpyArray::Vector(values),
+        [r, c] => {
+            let m = if h.fortran {
+                // Column-major: element (i, j) is at j·r + i.
+                Mat::from_fn(r, c, |i, j| values[j * r + i])
+            } else {
+                Mat::from_vec(r, c, values)?
+            };
+            NpyArray::Matrix(m)
+        }
+        _ => {
+            return Err(Error::format(
+                LOAD,
+                Path::new(""),
+                format!("expected at most 2 dimensions, got {}", h.shape.len()),
+            ))
+        }
+    })
 }
 
 /// Parses the bytes of a `.npy` file; `path_for_messages` only names it in errors.
@@ -74,6 +188,21 @@ pub fn read_npy(path: &Path) -> Result<NpyArray> {
 /// dimensions, and data shorter or longer than the shape says — with an
 /// error, never a panic; memory used is bounded by 8× the input size.
 pub fn parse_npy(bytes: &[u8], path_for_messages: &Path) -> Result<NpyArray> {
+    let h = parse_head(bytes, path_for_messages)?;
+    let data = &bytes[h.data_start..];
+    if data.len() != h.nbytes {
+        return Err(length_error(&h, data.len(), path_for_messages));
+    }
+    let values: Vec<f64> = data
+        .chunks_exact(h.dtype.size)
+        .map(|c| h.dtype.read(c))
+        .collect();
+    build(&h, values)
+}
+
+/// Parses the preamble and header at the start of `bytes` (the data may
+/// follow or not).
+fn parse_head(bytes: &[u8], path_for_messages: &Path) -> Result<Head> {
     let path = path_for_messages;
     let bad = |msg: String| Error::format(LOAD, path, msg);
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
@@ -156,41 +285,13 @@ pub fn parse_npy(bytes: &[u8], path_for_messages: &Path) -> Result<NpyArray> {
             shape_str(&header.shape)
         )));
     };
-    let data = &bytes[data_start..];
-    if data.len() != nbytes {
-        let what = if data.len() < nbytes {
-            "truncated data"
-        } else {
-            "trailing bytes after the data"
-        };
-        return Err(bad(format!(
-            "{what}: expected {nbytes} bytes for shape {} of {}, got {}",
-            shape_str(&header.shape),
-            header.descr,
-            data.len()
-        )));
-    }
-    let values: Vec<f64> = data
-        .chunks_exact(dtype.size)
-        .map(|c| dtype.read(c))
-        .collect();
-    Ok(match header.shape[..] {
-        [] | [_] => NpyArray::Vector(values),
-        [r, c] => {
-            let m = if header.fortran_order {
-                // Column-major: element (i, j) is at j·r + i.
-                Mat::from_fn(r, c, |i, j| values[j * r + i])
-            } else {
-                Mat::from_vec(r, c, values)?
-            };
-            NpyArray::Matrix(m)
-        }
-        _ => {
-            return Err(bad(format!(
-                "expected at most 2 dimensions, got {}",
-                header.shape.len()
-            )))
-        }
+    Ok(Head {
+        descr: header.descr,
+        dtype,
+        shape: header.shape,
+        fortran: header.fortran_order,
+        data_start,
+        nbytes,
     })
 }
 
@@ -223,47 +324,11 @@ pub fn npy_bytes(a: &NpyArray) -> Vec<u8> {
 
 /// Writes `a` to `path` as `.npy` (see [`npy_bytes`]), atomically.
 ///
-/// The bytes go to a temporary file in the same folder, which is then
-/// renamed over `path`: a failed save leaves an existing file as it was.
+/// Through [`crate::fsio::write_atomic`]: a failed save leaves an existing
+/// file as it was; devices, FIFOs and folders are refused.
 pub fn write_npy(path: &Path, a: &NpyArray) -> Result<()> {
-    if path.is_dir() {
-        return Err(Error::io(
-            SAVE,
-            path,
-            "is a directory, expected a file name",
-        ));
-    }
     let bytes = npy_bytes(a);
-    write_atomic(SAVE, path, &bytes)
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub(crate) fn write_atomic(op: &'static str, path: &Path, bytes: &[u8]) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let Some(name) = path.file_name() else {
-        return Err(Error::io(op, path, "expected a file name, got none"));
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(op, path, e)
-    })
+    crate::fsio::write_atomic(SAVE, path, &bytes)
 }
 
 fn shape_str(shape: &[usize]) -> String {
@@ -607,6 +672,7 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn p() -> &'static Path {
         Path::new("t.npy")

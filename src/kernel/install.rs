@@ -126,9 +126,7 @@ pub fn install_for(target: &Target, exe: &Path) -> Result<PathBuf> {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = std::fs::File::create(path).map_err(|e| Error::io("kernel install", path, e))?;
-    f.write_all(bytes)
-        .map_err(|e| Error::io("kernel install", path, e))
+    crate::fsio::write_atomic("kernel install", path, bytes)
 }
 
 /// The logo as RGBA pixels, `size`×`size`: a rounded dark square with a bulk

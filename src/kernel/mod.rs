@@ -72,7 +72,43 @@ impl ConnectionInfo {
     /// Reads and checks a connection file.
     pub fn read(path: &Path) -> Result<ConnectionInfo> {
         let op = "kernel";
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(op, path, e))?;
+        // A connection file is a few hundred bytes of JSON; anything that is
+        // not a regular file (`/dev/zero`, a FIFO) or is larger is refused
+        // before it is read, and the read itself stops at the limit.
+        const MAX: u64 = 64 * 1024;
+        let md = std::fs::metadata(path).map_err(|e| Error::io(op, path, e))?;
+        if !md.is_file() {
+            return Err(Error::io(
+                op,
+                path,
+                "expected a regular connection file, got a device, FIFO, socket or folder",
+            ));
+        }
+        if md.len() > MAX {
+            return Err(Error::io(
+                op,
+                path,
+                format!(
+                    "expected a connection file of at most {MAX} bytes, got {} bytes",
+                    md.len()
+                ),
+            ));
+        }
+        let mut text = String::new();
+        {
+            use std::io::Read;
+            let f = std::fs::File::open(path).map_err(|e| Error::io(op, path, e))?;
+            f.take(MAX + 1)
+                .read_to_string(&mut text)
+                .map_err(|e| Error::io(op, path, e))?;
+        }
+        if text.len() as u64 > MAX {
+            return Err(Error::io(
+                op,
+                path,
+                format!("expected a connection file of at most {MAX} bytes, got more"),
+            ));
+        }
         let info: ConnectionInfo = serde_json::from_str(&text).map_err(|e| Error::Format {
             op,
             path: path.display().to_string(),
@@ -478,16 +514,30 @@ async fn iopub_loop(
 }
 
 /// Exits when the process that started the kernel goes away (so a crashed
-/// notebook server leaves no kernel behind).
+/// notebook server leaves no kernel behind), as ipykernel does: about once
+/// a second it checks `JPY_PARENT_PID` when that is set to a pid, else the
+/// parent at start (gone, or this process re-parented). Not stdin, which
+/// may be /dev/null.
 #[cfg(unix)]
 async fn watch_parent(shared: Arc<Shared>) {
-    let parent = std::os::unix::process::parent_id();
-    if parent <= 1 {
+    let start_parent = std::os::unix::process::parent_id();
+    let jpy = std::env::var("JPY_PARENT_PID")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|&p| p > 1);
+    if jpy.is_none() && start_parent <= 1 {
         return;
     }
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if std::os::unix::process::parent_id() != parent {
+        let gone = match jpy {
+            Some(pid) => !crate::fsio::process_alive(pid),
+            None => {
+                std::os::unix::process::parent_id() != start_parent
+                    || !crate::fsio::process_alive(start_parent)
+            }
+        };
+        if gone {
             eprintln!("hlab kernel: the parent process exited; shutting down");
             shared.shutdown.notify_one();
             return;

@@ -131,17 +131,22 @@ impl Wire {
         }
     }
 
-    fn verify(&self, signature: &[u8], parts: &[&[u8]]) -> bool {
-        if self.key.is_empty() {
-            return true;
+    /// The signature's digest when it is the lowercase hex HMAC of `parts`
+    /// (as the protocol writes it and ipykernel checks it; `None` when it
+    /// is not, or when signing is off). Replays are recognised by this
+    /// canonical digest, so the same tag spelt in capitals is a replay too
+    /// — and is refused here anyway.
+    fn verify(&self, signature: &[u8], parts: &[&[u8]]) -> Option<Vec<u8>> {
+        let lower_hex = signature.len() == 64
+            && signature
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+        if !lower_hex {
+            return None;
         }
-        let Ok(tag) = hex::decode(signature) else {
-            return false;
-        };
-        match self.mac(parts) {
-            Some(mac) => mac.verify_slice(&tag).is_ok(),
-            None => false,
-        }
+        let tag = hex::decode(signature).ok()?;
+        let mac = self.mac(parts)?;
+        mac.verify_slice(&tag).is_ok().then_some(tag)
     }
 
     fn remember(&mut self, signature: &[u8]) -> bool {
@@ -178,11 +183,13 @@ impl Wire {
             .iter()
             .map(|b| b.as_ref())
             .collect();
-        if !self.verify(signature, &parts) {
-            return Err(Rejected::BadSignature);
-        }
-        if !self.remember(signature) {
-            return Err(Rejected::Replayed);
+        if !self.key.is_empty() {
+            let Some(digest) = self.verify(signature, &parts) else {
+                return Err(Rejected::BadSignature);
+            };
+            if !self.remember(&digest) {
+                return Err(Rejected::Replayed);
+            }
         }
         let parse = |i: usize, name: &str| -> Result<Value, Rejected> {
             let v: Value = serde_json::from_slice(parts[i])
@@ -287,6 +294,20 @@ mod tests {
             wire.decode(vec![Bytes::from_static(b"x")]),
             Err(Rejected::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_replay_in_capitals_is_refused() {
+        let mut wire = Wire::new(b"secret");
+        let good = request(&wire, "x");
+        let mut upper = good.clone();
+        upper[2] = Bytes::from(upper[2].to_ascii_uppercase());
+        assert!(wire.decode(good).is_ok());
+        assert!(wire.decode(upper).is_err());
+        // Capitals are not the protocol's spelling even the first time.
+        let mut fresh = request(&wire, "z");
+        fresh[2] = Bytes::from(fresh[2].to_ascii_uppercase());
+        assert_eq!(wire.decode(fresh).unwrap_err(), Rejected::BadSignature);
     }
 
     #[test]

@@ -248,7 +248,18 @@ impl Worker {
     }
 
     fn execute(&mut self, req: &Message) -> Value {
-        let code = req.str_field("code", "").to_string();
+        let code = match field_types(req, &[("code", "string")], &["silent", "store_history"]) {
+            Ok(()) => req.str_field("code", "").to_string(),
+            Err(evalue) => {
+                return json!({
+                    "status": "error",
+                    "execution_count": self.execution_count,
+                    "ename": "BadRequest",
+                    "evalue": evalue,
+                    "traceback": [evalue],
+                })
+            }
+        };
         let silent = req.bool_field("silent", false);
         let store = req.bool_field("store_history", true) && !silent;
         if store {
@@ -319,7 +330,48 @@ impl Worker {
         }
         reply
     }
+}
 
+/// Checks the request's content: each `required` key present with its JSON
+/// type (`"string"`), each `flags` key absent or a boolean; else the
+/// message `execute_request: expected …, got …`.
+fn field_types(req: &Message, required: &[(&str, &str)], flags: &[&str]) -> Result<(), String> {
+    let op = req.msg_type();
+    let kind = |v: Option<&Value>| match v {
+        None => "nothing",
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "a boolean",
+        Some(Value::Number(_)) => "a number",
+        Some(Value::String(_)) => "a string",
+        Some(Value::Array(_)) => "an array",
+        Some(Value::Object(_)) => "an object",
+    };
+    for (key, ty) in required {
+        let v = req.content.get(*key);
+        let ok = match *ty {
+            "string" => v.is_some_and(Value::is_string),
+            _ => v.is_some(),
+        };
+        if !ok {
+            return Err(format!(
+                "{op}: expected `{key}` to be a {ty}, got {}",
+                kind(v)
+            ));
+        }
+    }
+    for key in flags {
+        let v = req.content.get(*key);
+        if v.is_some_and(|v| !v.is_boolean()) {
+            return Err(format!(
+                "{op}: expected `{key}` to be true or false, got {}",
+                kind(v)
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Worker {
     fn cursor(req: &Message) -> (String, usize) {
         let code = req.str_field("code", "").to_string();
         let cp = req
@@ -333,6 +385,9 @@ impl Worker {
     }
 
     fn complete(&mut self, req: &Message) -> Value {
+        if let Err(evalue) = field_types(req, &[("code", "string")], &[]) {
+            return json!({ "status": "error", "ename": "BadRequest", "evalue": evalue, "traceback": [evalue] });
+        }
         let (code, cursor) = Self::cursor(req);
         let (start, end, matches) = super::complete::complete(&self.session, &code, cursor);
         json!({
@@ -377,6 +432,9 @@ impl Worker {
     }
 
     fn is_complete(&mut self, req: &Message) -> Value {
+        if let Err(evalue) = field_types(req, &[("code", "string")], &[]) {
+            return json!({ "status": "error", "ename": "BadRequest", "evalue": evalue, "traceback": [evalue] });
+        }
         let code = req.str_field("code", "");
         super::complete::is_complete(&self.session, code)
     }

@@ -23,10 +23,10 @@ impl Network {
                 let bytes = crate::data::npy::npy_bytes(&crate::data::npy::NpyArray::Vector(
                     self.params.clone(),
                 ));
-                crate::data::npy::write_atomic("save_params", path, &bytes)
+                crate::fsio::write_atomic("save_params", path, &bytes)
             }
             Some("safetensors") => {
-                crate::data::npy::write_atomic("save_params", path, &self.safetensors_bytes())
+                crate::fsio::write_atomic("save_params", path, &self.safetensors_bytes())
             }
             _ => Err(Error::invalid(
                 "save_params",

@@ -345,7 +345,7 @@ impl Chart {
     /// Writes [`Chart::to_svg`] to `path`, atomically (a temporary file in
     /// the same folder, then a rename).
     pub fn save_svg(&self, path: &Path) -> Result<()> {
-        write_atomic("save_svg", path, self.to_svg()?.as_bytes())
+        crate::fsio::write_atomic("save_svg", path, self.to_svg()?.as_bytes())
     }
 
     /// The data ready for drawing; `margins` widens the axes a little (SVG).
@@ -399,7 +399,7 @@ impl Figure {
 
     /// Writes [`Figure::to_svg`] to `path`, atomically.
     pub fn save_svg(&self, path: &Path) -> Result<()> {
-        write_atomic("save_svg", path, self.to_svg()?.as_bytes())
+        crate::fsio::write_atomic("save_svg", path, self.to_svg()?.as_bytes())
     }
 }
 
@@ -591,29 +591,6 @@ fn check_linthresh(linthresh: f64) -> Result<()> {
             format!("expected a symlog linthresh > 0, got {linthresh}"),
         ))
     }
-}
-
-fn write_atomic(op: &'static str, path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::io(op, path, "expected a file name"))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    if let Err(e) = std::fs::write(&tmp, bytes) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(op, path, e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(op, path, e)
-    })
 }
 
 /// Series colours (matplotlib's tab10), shared by both renderers.

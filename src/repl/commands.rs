@@ -299,7 +299,12 @@ pub fn inputs_as_script(inputs: &[String]) -> String {
 fn save(ctx: &mut Ctx<'_>, arg: &str) -> CmdResult {
     needs_arg("save", arg, "a file name")?;
     let inputs = ctx.session.inputs();
-    std::fs::write(arg, inputs_as_script(inputs)).map_err(|e| format!(":save: {arg}: {e}"))?;
+    crate::fsio::write_atomic(
+        ":save",
+        std::path::Path::new(arg),
+        inputs_as_script(inputs).as_bytes(),
+    )
+    .map_err(|e| e.to_string())?;
     writeln!(ctx.out, "saved {} inputs to {arg}", inputs.len()).map_err(out_err)?;
     Ok(Flow::Continue)
 }

@@ -102,23 +102,33 @@ pub fn history_path() -> Option<PathBuf> {
     }
 }
 
-fn sink() -> Sink {
-    Arc::new(|o| match o {
-        Output::Stdout(s) => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(s.as_bytes());
-            let _ = out.flush();
+/// Writes to standard output; a reader that went away (`hlab … | head`)
+/// marks stdout closed ([`crate::progress::note_stdout_closed`]), which
+/// stops the running script, instead of being ignored forever.
+pub fn write_stdout(bytes: &[u8]) {
+    if crate::progress::stdout_closed() {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let r = out.write_all(bytes).and_then(|()| out.flush());
+    if let Err(e) = r {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            crate::progress::note_stdout_closed();
         }
+    }
+}
+
+/// The sink of the command line (REPL, `hlab run`, `hlab -e`): outputs to
+/// stdout and stderr as they come.
+pub fn sink() -> Sink {
+    Arc::new(|o| match o {
+        Output::Stdout(s) => write_stdout(s.as_bytes()),
         Output::Stderr(s) => {
             let mut err = std::io::stderr().lock();
             let _ = err.write_all(s.as_bytes());
             let _ = err.flush();
         }
-        Output::Display(d) => {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{}", d.text);
-            let _ = out.flush();
-        }
+        Output::Display(d) => write_stdout(format!("{}\n", d.text).as_bytes()),
     })
 }
 
@@ -131,6 +141,7 @@ fn install_ctrlc(interactive: bool) {
                 std::process::exit(130);
             }
         } else if !interactive {
+            eprintln!("\nhlab: interrupted");
             std::process::exit(130);
         }
     });
@@ -187,11 +198,11 @@ fn run_input(session: &mut Session, input: &str, line_offset: usize, color: bool
     match eval_interruptible(session, input) {
         Ok(value) => {
             if let Some(v) = value {
-                let _ = writeln!(stdout, "{}", v.text);
+                write_stdout(format!("{}\n", v.text).as_bytes());
             }
-            let _ = stdout.flush();
             Outcome::Ok
         }
+        Err(_) if crate::progress::stdout_closed() => Outcome::Quit,
         Err(e) => {
             let _ = stdout.flush();
             eprintln!("{red}{}{reset}", format_error(&e, line_offset));
@@ -207,6 +218,10 @@ pub fn run_piped(session: &mut Session, input: impl BufRead) -> ExitCode {
     let mut cell = String::new();
     let mut first_line = 0;
     for (i, line) in input.lines().enumerate() {
+        if crate::progress::stdout_closed() {
+            cell.clear();
+            break;
+        }
         let line = match line {
             Ok(l) => l,
             Err(e) => {

@@ -51,14 +51,16 @@ pub fn fmt_list(xs: &[f64], show: usize) -> String {
     format!("[{}]", parts.join(", "))
 }
 
-/// A flat f64 vector (`Vector` in scripts). Cheap to copy.
+/// A flat f64 vector (`Vector` in scripts). Cheap to copy; its bytes are
+/// on the session's memory ledger once, however many copies share them.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Vector(pub Arc<Vec<f64>>);
+pub struct Vector(pub Arc<Vec<f64>>, Arc<crate::mat::Held>);
 
 impl Vector {
     /// Wraps values.
     pub fn new(v: Vec<f64>) -> Self {
-        Vector(Arc::new(v))
+        let held = crate::mat::Held::new(8 * v.capacity() as u64);
+        Vector(Arc::new(v), Arc::new(held))
     }
     /// The values.
     pub fn as_slice(&self) -> &[f64] {
@@ -132,9 +134,13 @@ impl fmt::Display for Data {
         let d = &self.0;
         match d.targets() {
             Targets::Labels { y, classes } => {
-                let mut counts = vec![0usize; *classes];
+                // Only the counts shown are kept (a label of 10⁹ must not
+                // allocate 10⁹ counters to print).
+                let mut counts = vec![0usize; (*classes).min(12)];
                 for &c in y {
-                    counts[c] += 1;
+                    if let Some(n) = counts.get_mut(c) {
+                        *n += 1;
+                    }
                 }
                 let shown: Vec<String> = counts.iter().take(12).map(|c| c.to_string()).collect();
                 write!(
@@ -145,7 +151,7 @@ impl fmt::Display for Data {
                     shape_note(d),
                     classes,
                     shown.join("/"),
-                    if counts.len() > 12 { "/…" } else { "" }
+                    if *classes > 12 { "/…" } else { "" }
                 )
             }
             Targets::Values(t) => write!(

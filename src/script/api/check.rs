@@ -48,6 +48,11 @@ pub mod check {
             ))
             }
         };
+        if !(rtol.is_finite() && rtol >= 0.0) {
+            return script_err(format!(
+                "assert_close: expected a tolerance rtol ≥ 0, got {rtol}"
+            ));
+        }
         if va.len() != vb.len() {
             return script_err(format!(
                 "assert_close: expected values of the same length, got {} and {}",
@@ -63,7 +68,10 @@ pub mod check {
             } else {
                 (x - y).abs() / scale
             };
-            let ok = (x - y).abs() <= rtol * scale.max(1e-12);
+            // Equal values (the same infinity too) agree; otherwise a NaN or
+            // an infinity never does (∞ ≤ rtol·∞ must not pass).
+            let ok = x == y
+                || (x.is_finite() && y.is_finite() && (x - y).abs() <= rtol * scale.max(1e-12));
             if (!ok || x.is_nan() || y.is_nan())
                 && worst.is_none_or(|(_, r)| rel > r || rel.is_nan())
             {
@@ -87,7 +95,9 @@ pub mod check {
     }
 
     /// A path for a file named `name` in a fresh per-process temporary folder
-    /// (for examples and tests that write files).
+    /// (for examples and tests that write files). The folder is created by
+    /// this process under an unpredictable name, mode 700; a folder that is
+    /// not the one it created is refused.
     ///
     /// # Example
     /// ```rhai
@@ -95,10 +105,19 @@ pub mod check {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn temp_path(name: &str) -> RResult<String> {
-        let dir = std::env::temp_dir().join(format!("hlab-{}", std::process::id()));
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            return script_err(format!("temp_path: {}: {e}", dir.display()));
+        let simple = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && !name.contains('/')
+            && !name.contains('\0');
+        if !simple {
+            return script_err(format!(
+                "temp_path: expected a plain file name (no `/`, not `.` or `..`), got {name:?}"
+            ));
         }
-        Ok(dir.join(name).display().to_string())
+        match crate::fsio::private_temp_dir() {
+            Ok(dir) => Ok(dir.join(name).display().to_string()),
+            Err(e) => script_err(format!("temp_path: {e}")),
+        }
     }
 }

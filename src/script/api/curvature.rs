@@ -98,7 +98,7 @@ fn check_lanczos_memory(p: usize, k: usize, max_iter: usize, block: usize) -> RR
         max_iter.min(p)
     } as f64;
     // The largest basis that fits: 8·b·(p + 8b) ≤ budget.
-    let budget = crate::mat::memory_budget() as f64;
+    let budget = crate::mat::memory_left() as f64;
     let pf = p as f64;
     let fits = ((-pf + (pf * pf + 4.0 * budget).sqrt()) / 16.0)
         .floor()
@@ -305,7 +305,8 @@ pub mod curvature {
     /// (`"dense"`), the `solver` (`"two-stage"` or `"faer"`) and the
     /// accuracy checks (trace and Frobenius identities; residuals with vectors).
     /// Refuses at once when the solve would need more than the memory budget
-    /// (24n² bytes, 48n² with vectors; 16 GB or `HLAB_MEMORY_LIMIT`).
+    /// (24n² bytes, 48n² with vectors, plus what the session holds;
+    /// `HLAB_MEMORY_LIMIT`, default 75 % of the memory available).
     ///
     /// # Example
     /// ```rhai
@@ -544,10 +545,18 @@ pub mod curvature {
             .collect())
     }
 
-    /// How many eigenvalues are above `t`.
-    #[rhai_fn(name = "count_above", pure)]
-    pub fn s_count_above(s: &mut Spec, t: f64) -> INT {
-        s.0.count_above(t) as INT
+    /// How many eigenvalues are above `t` (a number, not NaN; ±∞ allowed).
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(eigs(matrix([[3, 0], [0, -1]])).count_above(0.0));   // prints 1
+    /// ```
+    #[rhai_fn(name = "count_above", return_raw, pure)]
+    pub fn s_count_above(s: &mut Spec, t: f64) -> RResult<INT> {
+        if t.is_nan() {
+            return script_err("count_above: expected a threshold that is a number, got NaN");
+        }
+        Ok(s.0.count_above(t) as INT)
     }
 
     /// The fraction of eigenvalues below zero.

@@ -186,9 +186,15 @@ pub mod data {
         };
         let mut labels = Vec::with_capacity(vals.len());
         for (i, &v) in vals.iter().enumerate() {
-            if !(v.fract() == 0.0 && (0.0..1e9).contains(&v)) {
+            if !(v.fract() == 0.0 && v >= 0.0) {
                 return script_err(format!(
                     "dataset: expected integer labels ≥ 0, got {v} at index {i}"
+                ));
+            }
+            let max = crate::data::MAX_CLASSES;
+            if v >= max as f64 {
+                return script_err(format!(
+                    "dataset: expected labels below {max} (at most {max} classes), got {v} at index {i}"
                 ));
             }
             labels.push(v as usize);

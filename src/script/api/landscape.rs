@@ -82,6 +82,22 @@ pub mod landscape {
                 }
             },
         };
+        // The line's extremes are at its ends: w(t) must be finite there, or
+        // the error would surface later as the model's `params` refusing it.
+        for t in [lo.from, lo.to] {
+            let finite = t.is_finite()
+                && (lo.to - lo.from).is_finite()
+                && pa
+                    .iter()
+                    .zip(&pb)
+                    .all(|(x, y)| ((1.0 - t) * x + t * y).is_finite());
+            if !finite {
+                return script_err(format!(
+                    "interpolate: expected `from` and `to` that keep t and the parameters w(t) = (1 − t)·a + t·b finite, got from = {:e}, to = {:e} (w({t:e}) or to − from is not finite)",
+                    lo.from, lo.to
+                ));
+            }
+        }
         let c = line(
             &template,
             &pa,

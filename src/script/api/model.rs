@@ -192,10 +192,31 @@ pub mod model {
         Vector::new(m.read().params().to_vec())
     }
 
-    /// Sets the flat parameter vector (length must be `num_params`).
+    /// Sets the flat parameter vector (length must be `num_params`): a
+    /// Vector, or an array of numbers.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let m = mlp([1, 1]);
+    /// m.params = [0.5, 2.0];
+    /// print(m.params);   // prints Vector[2] [0.5, 2]
+    /// ```
     #[rhai_fn(set = "params", return_raw)]
-    pub fn set_params(m: &mut Model, v: Vector) -> RResult<()> {
-        m.write().set_params(v.as_slice())?;
+    pub fn set_params(m: &mut Model, v: Dynamic) -> RResult<()> {
+        let values = match v.clone().try_cast::<Vector>() {
+            Some(v) => v.as_slice().to_vec(),
+            None => match crate::script::opts::f64s(&v) {
+                Some(xs) => xs,
+                None => {
+                    return crate::script::opts::script_err(format!(
+                        "params: expected a Vector of length {}, got {}",
+                        m.read().num_params(),
+                        crate::script::opts::type_name(&v)
+                    ))
+                }
+            },
+        };
+        m.write().set_params(&values)?;
         Ok(())
     }
 

@@ -97,7 +97,19 @@ pub mod values {
     #[rhai_fn(return_raw)]
     pub fn randn(n: INT, seed: INT) -> RResult<Vector> {
         let n = len_of(n, "randn")?;
-        Ok(Vector::new(Rng::new(seed as u64).normals(n)))
+        // In slices of 2²⁰ draws with an interrupt check between them (2·10⁸
+        // draws take seconds); the stream is the same as one call's.
+        let mut rng = Rng::new(seed as u64);
+        let mut v = Vec::new();
+        if v.try_reserve_exact(n).is_err() {
+            return script_err(format!("randn: cannot allocate {n} numbers"));
+        }
+        while v.len() < n {
+            crate::progress::check_interrupt("randn")?;
+            let k = (n - v.len()).min(1 << 20);
+            v.extend((0..k).map(|_| rng.normal()));
+        }
+        Ok(Vector::new(v))
     }
 
     /// A `rows × cols` Matrix of standard normal numbers drawn from `seed`
@@ -331,8 +343,8 @@ pub mod values {
 
     /// The `n × n` identity Matrix.
     ///
-    /// Refuses at once when 8n² bytes exceed the memory budget (16 GB, or
-    /// `HLAB_MEMORY_LIMIT`).
+    /// Refuses at once when 8n² bytes and what the session holds exceed the
+    /// memory budget (`HLAB_MEMORY_LIMIT`).
     ///
     /// # Example
     /// ```rhai
