@@ -510,6 +510,25 @@ mod tests {
     use super::*;
     use crate::rng::Rng;
 
+    #[test]
+    fn huge_and_tiny_entries_are_scaled_not_overflowed() {
+        // Eigenvalues 1 ± 1e308 (= ±1e308 in f64): finite, not ±∞.
+        let a = Mat::from_rows(&[vec![1.0, 1e308], vec![1e308, 1.0]]).unwrap();
+        for vals in [sym_eigvals(&a).unwrap().0, sym_eig(&a).unwrap().0] {
+            assert_eq!(vals.len(), 2);
+            assert!((vals[0] + 1e308).abs() <= 1e294, "{vals:?}");
+            assert!((vals[1] - 1e308).abs() <= 1e294, "{vals:?}");
+        }
+        // diag(3, 1)·1e-310 (subnormal entries): scaled, then scaled back.
+        let t = 1e-310;
+        let b = Mat::from_rows(&[vec![2.0 * t, t], vec![t, 2.0 * t]]).unwrap();
+        let (vals, _) = sym_eigvals(&b).unwrap();
+        assert!(
+            (vals[0] / t - 1.0).abs() < 1e-3 && (vals[1] / t - 3.0).abs() < 1e-3,
+            "{vals:?}"
+        );
+    }
+
     /// The tiled, threaded symmetric copy and norm/trace/asymmetry pass
     /// against the plain double loops, on a non-symmetric matrix whose size
     /// is not a multiple of the tile.

@@ -68,14 +68,16 @@ pub fn read_exact_chunked(
         crate::progress::check_interrupt(op)?;
         let want = (n - (out.len() - start)).min(buf.len());
         let got = match r.read(&mut buf[..want]) {
-            Ok(0) => return Err(Error::format(
-                op,
-                path,
-                format!(
+            Ok(0) => {
+                return Err(Error::format(
+                    op,
+                    path,
+                    format!(
                     "truncated: expected {n} bytes, got {} (the file changed while it was read)",
                     out.len() - start
                 ),
-            )),
+                ))
+            }
             Ok(k) => k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::io(op, path, e)),
