@@ -20,6 +20,23 @@ fn len_of(n: INT, op: &'static str) -> RResult<usize> {
     Ok(n as usize)
 }
 
+/// `n` standard normals from `seed`, drawn in slices of 2²⁰ with an
+/// interrupt check between them (2·10⁸ draws take seconds); the stream is
+/// the same as one `Rng::normals(n)` call's.
+fn normals(n: usize, seed: INT) -> RResult<Vec<f64>> {
+    let mut rng = crate::rng::Rng::new(seed as u64);
+    let mut v = Vec::new();
+    if v.try_reserve_exact(n).is_err() {
+        return script_err(format!("randn: cannot allocate {n} numbers"));
+    }
+    while v.len() < n {
+        crate::progress::check_interrupt("randn")?;
+        let k = (n - v.len()).min(1 << 20);
+        v.extend((0..k).map(|_| rng.normal()));
+    }
+    Ok(v)
+}
+
 fn same_len(op: &str, a: &Vector, b: &Vector) -> RResult<()> {
     if a.0.len() != b.0.len() {
         return script_err(format!(
@@ -35,9 +52,8 @@ type RResult<T> = Result<T, Box<EvalAltResult>>;
 
 #[export_module]
 pub mod values {
-    use super::{len_of, same_len};
+    use super::{len_of, normals, same_len};
     use crate::mat::{self, Mat};
-    use crate::rng::Rng;
     use crate::script::opts::{as_f64, f64s, script_err, type_name};
     use crate::script::types::{Matrix, Vector};
     use rhai::{Array, Dynamic, INT};
@@ -97,19 +113,7 @@ pub mod values {
     #[rhai_fn(return_raw)]
     pub fn randn(n: INT, seed: INT) -> RResult<Vector> {
         let n = len_of(n, "randn")?;
-        // In slices of 2²⁰ draws with an interrupt check between them (2·10⁸
-        // draws take seconds); the stream is the same as one call's.
-        let mut rng = Rng::new(seed as u64);
-        let mut v = Vec::new();
-        if v.try_reserve_exact(n).is_err() {
-            return script_err(format!("randn: cannot allocate {n} numbers"));
-        }
-        while v.len() < n {
-            crate::progress::check_interrupt("randn")?;
-            let k = (n - v.len()).min(1 << 20);
-            v.extend((0..k).map(|_| rng.normal()));
-        }
-        Ok(Vector::new(v))
+        Ok(Vector::new(normals(n, seed)?))
     }
 
     /// A `rows × cols` Matrix of standard normal numbers drawn from `seed`
@@ -131,11 +135,7 @@ pub mod values {
             ));
         };
         let n = len_of(n as INT, "randn")?;
-        Ok(Matrix::new(Mat::from_vec(
-            r,
-            c,
-            Rng::new(seed as u64).normals(n),
-        )?))
+        Ok(Matrix::new(Mat::from_vec(r, c, normals(n, seed)?)?))
     }
 
     /// The length of a Vector.
