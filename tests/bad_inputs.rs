@@ -774,6 +774,13 @@ fn the_memory_budget_counts_what_the_session_holds() {
             "{}",
             e.message
         );
+        // A script array of a Vector is checked before it is built.
+        let e = s.eval("zeros(100000).to_array()").unwrap_err();
+        assert!(
+            e.message.contains("to_array: needs 1.6 MB"),
+            "{}",
+            e.message
+        );
         // Copies share: a second name for `a` costs nothing.
         s.eval("let a2 = a;").unwrap();
         assert!(s.held_bytes() < 9_000_000, "{}", s.held_bytes());

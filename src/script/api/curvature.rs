@@ -603,12 +603,19 @@ pub mod curvature {
     }
 
     /// The eigenvalues, ascending, as an array.
-    #[rhai_fn(name = "to_array", pure)]
-    pub fn s_to_array(s: &mut Spec) -> Array {
-        s.0.values()
+    ///
+    /// # Example
+    /// ```rhai
+    /// print(eigs(matrix([[2, 0], [0, 1]])).to_array());   // prints [1.0, 2.0]
+    /// ```
+    #[rhai_fn(name = "to_array", return_raw, pure)]
+    pub fn s_to_array(s: &mut Spec) -> RResult<Array> {
+        crate::script::api::values::array_room(s.0.values().len())?;
+        Ok(s.0
+            .values()
             .iter()
             .map(|&x| Dynamic::from_float(x))
-            .collect()
+            .collect())
     }
 
     /// How the spectrum was obtained: method, matrix, steps, probes, seed,

@@ -20,6 +20,18 @@ fn len_of(n: INT, op: &'static str) -> RResult<usize> {
     Ok(n as usize)
 }
 
+/// Refuses at once when an array of `n` script values (16 bytes each) would
+/// pass the memory budget with what the session holds: `to_array` of a
+/// huge Vector must not allocate first and be refused after.
+pub(crate) fn array_room(n: usize) -> RResult<()> {
+    Ok(crate::mat::check_memory(
+        "to_array",
+        || format!("an array of {n} values"),
+        16.0 * n as f64,
+        "index the values instead, or convert a slice",
+    )?)
+}
+
 /// `n` standard normals from `seed`, drawn in slices of 2²⁰ with an
 /// interrupt check between them (2·10⁸ draws take seconds); the stream is
 /// the same as one `Rng::normals(n)` call's.
@@ -196,9 +208,10 @@ pub mod values {
     /// ```rhai
     /// print(vector([1, 2]).to_array());   // prints [1.0, 2.0]
     /// ```
-    #[rhai_fn(name = "to_array", pure)]
-    pub fn vec_to_array(v: &mut Vector) -> Array {
-        v.0.iter().map(|&x| Dynamic::from_float(x)).collect()
+    #[rhai_fn(name = "to_array", return_raw, pure)]
+    pub fn vec_to_array(v: &mut Vector) -> RResult<Array> {
+        super::array_room(v.0.len())?;
+        Ok(v.0.iter().map(|&x| Dynamic::from_float(x)).collect())
     }
 
     /// Sum of two Vectors of the same length.
@@ -424,13 +437,14 @@ pub mod values {
     /// ```rhai
     /// print(eye(2).to_array());   // prints [[1.0, 0.0], [0.0, 1.0]]
     /// ```
-    #[rhai_fn(name = "to_array", pure)]
-    pub fn mat_to_array(m: &mut Matrix) -> Array {
-        (0..m.0.rows())
+    #[rhai_fn(name = "to_array", return_raw, pure)]
+    pub fn mat_to_array(m: &mut Matrix) -> RResult<Array> {
+        super::array_room(m.0.rows() * (m.0.cols() + 1))?;
+        Ok((0..m.0.rows())
             .map(|i| {
                 Dynamic::from_array(m.0.row(i).iter().map(|&x| Dynamic::from_float(x)).collect())
             })
-            .collect()
+            .collect())
     }
 
     /// Sum of two matrices of the same shape.
