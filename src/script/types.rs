@@ -177,14 +177,21 @@ impl fmt::Display for LayerV {
 }
 
 /// A model handle (`Model` in scripts): copies of the handle share the
-/// model, as in Python; `clone()` makes an independent copy.
+/// model, as in Python; `clone()` makes an independent copy. Its parameters
+/// (the flat vector and the weight tensors, 16 bytes each) are on the
+/// session's memory ledger once.
 #[derive(Clone, Debug)]
-pub struct Model(pub Arc<RwLock<Network>>);
+pub struct Model(
+    pub Arc<RwLock<Network>>,
+    // Never read: kept for its Drop, which takes the bytes off the ledger.
+    #[allow(dead_code)] Arc<crate::mat::Held>,
+);
 
 impl Model {
     /// Wraps a model.
     pub fn new(m: Network) -> Self {
-        Model(Arc::new(RwLock::new(m)))
+        let held = crate::mat::Held::new(16 * m.num_params() as u64);
+        Model(Arc::new(RwLock::new(m)), Arc::new(held))
     }
     /// Read access.
     pub fn read(&self) -> RwLockReadGuard<'_, Network> {
