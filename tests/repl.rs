@@ -401,3 +401,53 @@ fn repl_save_is_atomic_and_refuses_a_fifo() {
     assert!(saved.contains("let a = 1"), "{saved}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Piped input whose reader went away ends quietly with status 0: a printing
+/// loop stops, and `:commands` writing to the closed pipe do not fail.
+#[test]
+fn piped_input_into_a_closed_stdout_ends_quietly() {
+    use std::io::Read;
+    for (input, read_first) in [
+        (
+            "let i = 0\nloop { print(i); i += 1; }\nprint(\"after\")\n".to_string(),
+            true,
+        ),
+        (":help\n".repeat(200), false),
+    ] {
+        let dir = temp_dir("closed");
+        let mut child = Command::new(hlab_bin())
+            .current_dir(&dir)
+            .env("HLAB_HISTORY", "")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).unwrap();
+        drop(stdin);
+        if read_first {
+            let mut first = [0u8; 4];
+            child
+                .stdout
+                .as_mut()
+                .unwrap()
+                .read_exact(&mut first)
+                .unwrap();
+        }
+        drop(child.stdout.take());
+        let t0 = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if t0.elapsed() > Duration::from_secs(20) {
+                child.kill().unwrap();
+                panic!("still running 20 s after stdout closed");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(err.is_empty(), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -109,6 +109,10 @@ fn unknown_command(name: &str) -> String {
 }
 
 fn out_err(e: std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        // The reader went away: the run ends quietly (exit status 0).
+        crate::progress::note_stdout_closed();
+    }
     format!("cannot write the output: {e}")
 }
 

@@ -189,6 +189,7 @@ fn run_input(session: &mut Session, input: &str, line_offset: usize, color: bool
         return match r {
             Ok(Flow::Continue) => Outcome::Ok,
             Ok(Flow::Quit) => Outcome::Quit,
+            Err(_) if crate::progress::stdout_closed() => Outcome::Quit,
             Err(e) => {
                 eprintln!("{red}error: {e}{reset}");
                 Outcome::Failed
