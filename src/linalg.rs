@@ -4,9 +4,11 @@
 //! [`sym_eigvals`] returns Λ and [`sym_eig`] returns Λ and V (eigenvectors as
 //! columns), both by faer's Householder tridiagonalisation and
 //! divide-and-conquer / QR iteration (O(n³), about 4n³/3 flops for the
-//! values and 3× that with the vectors). The input is symmetrised first,
-//! `(A + Aᵀ)/2`, so rounding noise in a computed Hessian does not matter;
-//! how far from symmetric it was is reported.
+//! values and 3× that with the vectors). A matrix whose relative asymmetry
+//! ‖A − Aᵀ‖_F / ‖A‖_F exceeds [`MAX_ASYMMETRY`] is refused (the solvers would
+//! otherwise answer for (A + Aᵀ)/2, a different question); below it the input
+//! is symmetrised, so rounding noise in a computed Hessian does not matter,
+//! and how far from symmetric it was is reported.
 //!
 //! Accuracy is recorded cheaply in [`EigInfo`]: the eigenvalues of a
 //! symmetric matrix satisfy `Σλᵢ = tr A` and `Σλᵢ² = ‖A‖_F²`, so
@@ -117,7 +119,44 @@ fn check_input(op: &'static str, a: &Mat) -> Result<()> {
             ),
         ));
     }
+    let asym = relative_asymmetry(a);
+    if asym > MAX_ASYMMETRY {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "expected a symmetric matrix (‖A − Aᵀ‖_F / ‖A‖_F ≤ 1e-10), got {asym:.3e}; \
+                 for its symmetric part ask for it: eigs((a + a.transpose) / 2)"
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// Largest relative asymmetry ‖A − Aᵀ‖_F / ‖A‖_F the dense solvers accept:
+/// an assembled Hessian or A·Aᵀ is symmetric to rounding (≈ 1e-16) and
+/// passes; a matrix that is not symmetric is refused rather than silently
+/// replaced by its symmetric part.
+pub const MAX_ASYMMETRY: f64 = 1e-10;
+
+/// ‖A − Aᵀ‖_F / ‖A‖_F of a square `a` (0 for the zero matrix).
+pub fn relative_asymmetry(a: &Mat) -> f64 {
+    let n = a.rows();
+    let (mut d2, mut f2) = (0.0f64, 0.0f64);
+    for i in 0..n {
+        for j in 0..n {
+            let x = a.at(i, j);
+            f2 += x * x;
+            if j < i {
+                let d = x - a.at(j, i);
+                d2 += 2.0 * d * d;
+            }
+        }
+    }
+    if f2 > 0.0 {
+        (d2 / f2).sqrt()
+    } else {
+        0.0
+    }
 }
 
 /// `(A + Aᵀ)/2` as a faer matrix.

@@ -463,6 +463,11 @@ fn not_found_message(docs: &[script::docs::FnDoc], sig: &str) -> String {
         .collect();
     forms.sort();
     forms.dedup();
+    if name == "^" {
+        return format!(
+            "^: `^` is the bitwise exclusive or of two integers, got {got}; for a power write `**` (x ** 2)"
+        );
+    }
     if forms.is_empty() {
         let close = docs
             .iter()

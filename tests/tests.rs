@@ -6,5 +6,6 @@ mod course;
 mod docs;
 mod fixtures;
 mod layer_fixtures;
+mod newcomer;
 mod outliers;
 mod repl;

@@ -72,7 +72,7 @@ pub const OPTION_KEYS: &[(&str, &[&str])] = &[
     ("eigs", &["vectors"]),
     (
         "top_eigs",
-        &["which", "tol", "max_iter", "seed", "block", "matrix"],
+        &["k", "which", "tol", "max_iter", "seed", "block", "matrix"],
     ),
     (
         "density",
@@ -83,7 +83,7 @@ pub const OPTION_KEYS: &[(&str, &[&str])] = &[
     ("gn_gram", &["vectors"]),
     ("class_decomposition", &["matrices"]),
     ("marchenko_pastur", &["points"]),
-    ("outliers", &["rule", "threshold"]),
+    ("outliers", &["rule", "threshold", "above"]),
     (
         "interpolate",
         &["from", "to", "steps", "test", "model", "curvature"],

@@ -5,7 +5,7 @@ use rhai::plugin::*;
 #[export_module]
 pub mod check {
     use crate::script::opts::{as_f64, f64s, script_err, type_name};
-    use rhai::{Dynamic, EvalAltResult};
+    use rhai::{Dynamic, EvalAltResult, INT};
 
     type RResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -34,6 +34,11 @@ pub mod check {
     /// assert_close(0.1 + 0.2, 0.3, 1e-12);
     /// assert_close(vector([1, 2]), [1, 2.000000001], 1e-6);
     /// ```
+    #[rhai_fn(name = "assert_close", return_raw)]
+    pub fn assert_close_i(a: Dynamic, b: Dynamic, rtol: INT) -> RResult<()> {
+        assert_close(a, b, rtol as f64)
+    }
+
     #[rhai_fn(return_raw)]
     pub fn assert_close(a: Dynamic, b: Dynamic, rtol: f64) -> RResult<()> {
         let va = as_f64(&a).map(|x| vec![x]).or_else(|| f64s(&a));

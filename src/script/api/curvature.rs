@@ -31,15 +31,11 @@ pub fn info_map(info: &crate::spectrum::SpectrumInfo) -> Map {
     if let Some(r) = info.rank {
         m.insert("rank".into(), Dynamic::from_int(r as INT));
     }
-    if let Some(s) = info.steps {
-        m.insert("steps".into(), Dynamic::from_int(s as INT));
-    }
-    if let Some(p) = info.probes {
-        m.insert("probes".into(), Dynamic::from_int(p as INT));
-    }
-    if let Some(s) = info.seed {
-        m.insert("seed".into(), Dynamic::from_int(s as INT));
-    }
+    // The keys API.md lists are always there, `()` where not applicable.
+    let int_or_unit = |x: Option<INT>| x.map_or(Dynamic::UNIT, Dynamic::from_int);
+    m.insert("steps".into(), int_or_unit(info.steps.map(|s| s as INT)));
+    m.insert("probes".into(), int_or_unit(info.probes.map(|p| p as INT)));
+    m.insert("seed".into(), int_or_unit(info.seed.map(|s| s as INT)));
     m.insert("matvecs".into(), Dynamic::from_int(info.matvecs as INT));
     m.insert(
         "residuals".into(),
@@ -358,8 +354,34 @@ pub mod curvature {
     /// assert_close(top.top(3), all.top(3), 1e-8);
     /// print(top.info.method);   // prints lanczos
     /// ```
+    /// The k largest eigenvalues with `k` among the options:
+    /// `top_eigs(m, data, #{ k: 6, tol: 1e-10 })`.
     #[rhai_fn(name = "top_eigs", return_raw)]
-    pub fn top_eigs(m: Model, data: Data, k: INT, opts: Map) -> RResult<Spec> {
+    pub fn top_eigs_opts(m: Model, data: Data, opts: Map) -> RResult<Spec> {
+        let k = match opts.get("k") {
+            Some(v) => v.as_int().map_err(|_| {
+                crate::script::opts::script_err::<()>(format!(
+                    "top_eigs: k: expected an integer, got {}",
+                    crate::script::opts::type_name(v)
+                ))
+                .unwrap_err()
+            })?,
+            None => return script_err(
+                "top_eigs: expected the count k, as top_eigs(m, data, k) or #{ k: … }, got neither",
+            ),
+        };
+        top_eigs(m, data, k, opts)
+    }
+
+    #[rhai_fn(name = "top_eigs", return_raw)]
+    pub fn top_eigs(m: Model, data: Data, k: INT, mut opts: Map) -> RResult<Spec> {
+        if let Some(v) = opts.remove("k") {
+            if v.as_int().ok() != Some(k) {
+                return script_err(format!(
+                    "top_eigs: expected k once, got k = {k} and the option k: {v}"
+                ));
+            }
+        }
         let o = Opts::of("top_eigs", opts)?;
         if k < 1 {
             return script_err(format!("top_eigs: expected k ≥ 1, got {k}"));
@@ -434,6 +456,30 @@ pub mod curvature {
     /// let t = hessian_trace(m, data, #{ probes: 200, seed: 1 });
     /// assert(abs(t.value - hessian(m, data).trace()) < 4 * t.stderr + 1e-12, "within 4 standard errors");
     /// ```
+    /// Hutchinson's estimate with the number of probes given positionally:
+    /// `hessian_trace(m, data, 500)`.
+    #[rhai_fn(name = "hessian_trace", return_raw)]
+    pub fn hessian_trace3(m: Model, data: Data, probes: INT) -> RResult<Map> {
+        hessian_trace4(m, data, probes, Map::new())
+    }
+
+    /// Hutchinson's estimate with `probes` positional and other options.
+    #[rhai_fn(name = "hessian_trace", return_raw)]
+    pub fn hessian_trace4(m: Model, data: Data, probes: INT, mut opts: Map) -> RResult<Map> {
+        if let Some(v) = opts.get("probes") {
+            if v.as_int().ok() != Some(probes) {
+                return script_err(format!(
+                    "hessian_trace: expected probes once, got {probes} and the option probes: {v}"
+                ));
+            }
+        }
+        if probes < 1 {
+            return script_err(format!("hessian_trace: expected probes ≥ 1, got {probes}"));
+        }
+        opts.insert("probes".into(), Dynamic::from_int(probes));
+        hessian_trace(m, data, opts)
+    }
+
     #[rhai_fn(name = "hessian_trace", return_raw)]
     pub fn hessian_trace(m: Model, data: Data, opts: Map) -> RResult<Map> {
         let o = Opts::of("hessian_trace", opts)?;
@@ -474,6 +520,15 @@ pub mod curvature {
     /// let m = mlp([4, 6, 3], #{ act: "tanh", seed: 1 });
     /// print(check_hessian(m, data) < 1e-6);   // prints true
     /// ```
+    /// The exactness check over `directions` random directions, given
+    /// positionally: `check_hessian(m, data, 10)`.
+    #[rhai_fn(name = "check_hessian", return_raw)]
+    pub fn check_hessian3(m: Model, data: Data, directions: INT) -> RResult<f64> {
+        let mut o = Map::new();
+        o.insert("directions".into(), Dynamic::from_int(directions));
+        check_hessian(m, data, o)
+    }
+
     #[rhai_fn(name = "check_hessian", return_raw)]
     pub fn check_hessian(m: Model, data: Data, opts: Map) -> RResult<f64> {
         let o = Opts::of("check_hessian", opts)?;
@@ -507,21 +562,22 @@ pub mod curvature {
         Ok(s.0.values()[j as usize])
     }
 
-    /// The smallest eigenvalue.
-    #[rhai_fn(name = "min", return_raw, pure)]
+    /// The smallest eigenvalue (a property and a method: `s.min`, `s.min()`).
+    #[rhai_fn(name = "min", get = "min", return_raw, pure)]
     pub fn s_min(s: &mut Spec) -> RResult<f64> {
         s.0.min()
             .map_or_else(|| script_err("min: the spectrum is empty"), Ok)
     }
 
-    /// The largest eigenvalue.
+    /// The largest eigenvalue (a property and a method: `s.max`, `s.max()`).
     ///
     /// # Example
     /// ```rhai
     /// let s = eigs(matrix([[1, 0], [0, -2]]));
     /// print([s.min(), s.max()]);   // prints [-2.0, 1.0]
+    /// print([s.min, s.max]);       // prints [-2.0, 1.0]
     /// ```
-    #[rhai_fn(name = "max", return_raw, pure)]
+    #[rhai_fn(name = "max", get = "max", return_raw, pure)]
     pub fn s_max(s: &mut Spec) -> RResult<f64> {
         s.0.max()
             .map_or_else(|| script_err("max: the spectrum is empty"), Ok)
@@ -545,11 +601,14 @@ pub mod curvature {
             .collect())
     }
 
-    /// How many eigenvalues are above `t` (a number, not NaN; ±∞ allowed).
+    /// How many eigenvalues are above `t` (a float or an integer; not NaN,
+    /// ±∞ allowed).
     ///
     /// # Example
     /// ```rhai
-    /// print(eigs(matrix([[3, 0], [0, -1]])).count_above(0.0));   // prints 1
+    /// let s = eigs(matrix([[3, 0], [0, 0.5]]));
+    /// print(s.count_above(1));     // prints 1
+    /// print(s.count_above(0.1));   // prints 2
     /// ```
     #[rhai_fn(name = "count_above", return_raw, pure)]
     pub fn s_count_above(s: &mut Spec, t: f64) -> RResult<INT> {
@@ -557,6 +616,12 @@ pub mod curvature {
             return script_err("count_above: expected a threshold that is a number, got NaN");
         }
         Ok(s.0.count_above(t) as INT)
+    }
+
+    /// How many eigenvalues are above the integer `t`.
+    #[rhai_fn(name = "count_above", pure)]
+    pub fn s_count_above_i(s: &mut Spec, t: INT) -> INT {
+        s.0.count_above(t as f64) as INT
     }
 
     /// The fraction of eigenvalues below zero.
@@ -577,9 +642,17 @@ pub mod curvature {
     }
 
     /// How many eigenvalues stand out of the bulk: `rule` "elbow" (default),
-    /// "gap" (largest consecutive gap), "ratio" (largest consecutive ratio of
-    /// positive eigenvalues) — the three heuristics of Sagun et al. 2017,
-    /// Table 1 — or `threshold: t` (count above t).
+    /// "gap" (largest consecutive gap), "ratio" (largest consecutive ratio) —
+    /// the three heuristics of Sagun et al. 2017, Table 1 — or `threshold: t`
+    /// (count above t).
+    ///
+    /// Every rule looks only at the eigenvalues above the bulk's edge, so a
+    /// full spectrum, a Gauss–Newton spectrum and a `top_eigs` spectrum longer
+    /// than the count agree. `above` sets the edge; its default is the
+    /// largest of the negative side's magnitude (|λ| at the 2% quantile of the
+    /// negative eigenvalues, or |λ_min| with fewer than 10 of them), 5% of λ₁,
+    /// and the rounding floor n·ε·max|λ|. `rule: "all"` returns
+    /// `#{ elbow, gap, ratio, edge }`: every rule's count and the edge used.
     ///
     /// # Example
     /// ```rhai
@@ -587,19 +660,36 @@ pub mod curvature {
     /// print(s.outliers());                        // prints 2
     /// print(s.outliers(#{ rule: "gap" }));        // prints 2
     /// print(s.outliers(#{ threshold: 4.5 }));     // prints 1
+    /// print(s.outliers(#{ rule: "all" }));        // prints #{"edge": 0.25, "elbow": 2, "gap": 2, "ratio": 2}
+    /// print(s.outliers(#{ rule: "ratio", above: 0.0015 }));   // prints 2
     /// ```
     #[rhai_fn(name = "outliers", return_raw, pure)]
-    pub fn s_outliers(s: &mut Spec, opts: Map) -> RResult<INT> {
+    pub fn s_outliers(s: &mut Spec, opts: Map) -> RResult<Dynamic> {
         let o = Opts::of("outliers", opts)?;
+        let above = o.opt_f64("above")?;
         let rule = match (o.opt_string("rule")?, o.opt_f64("threshold")?) {
             (Some(_), Some(_)) => {
                 return script_err("outliers: give either `rule` or `threshold`, not both")
             }
+            (_, Some(_)) if above.is_some() => {
+                return script_err(
+                    "outliers: give either `threshold` (a count above t) or `above` (the edge the rules look above), not both",
+                )
+            }
             (_, Some(t)) => OutlierRule::Threshold(t),
+            (Some(r), None) if r == "all" => {
+                let c = s.0.all_outliers(above)?;
+                let mut m = Map::new();
+                m.insert("elbow".into(), Dynamic::from_int(c.elbow as INT));
+                m.insert("gap".into(), Dynamic::from_int(c.gap as INT));
+                m.insert("ratio".into(), Dynamic::from_int(c.ratio as INT));
+                m.insert("edge".into(), Dynamic::from_float(c.edge));
+                return Ok(Dynamic::from_map(m));
+            }
             (Some(r), None) => OutlierRule::parse(&r)?,
             (None, None) => OutlierRule::Elbow,
         };
-        Ok(s.0.outliers(rule)? as INT)
+        Ok(Dynamic::from_int(s.0.outliers_above(rule, above)? as INT))
     }
 
     /// The eigenvalues, ascending, as an array.

@@ -335,6 +335,11 @@ pub mod data {
     /// let parts = d.split(0.8, 1);
     /// print([parts[0].len, parts[1].len]);   // prints [80, 20]
     /// ```
+    #[rhai_fn(name = "split", return_raw, pure)]
+    pub fn split_i(d: &mut Data, frac: INT, seed: INT) -> RResult<Array> {
+        split(d, frac as f64, seed)
+    }
+
     #[rhai_fn(return_raw, pure)]
     pub fn split(d: &mut Data, frac: f64, seed: INT) -> RResult<Array> {
         let (a, b) = d.0.split(frac, seed as u64)?;

@@ -351,6 +351,11 @@ pub mod net {
     /// print(LeakyReLU(0.1));   // prints LeakyReLU(0.1)
     /// ```
     #[rhai_fn(name = "LeakyReLU", return_raw)]
+    pub fn leaky_relu_i(slope: INT) -> RResult<LayerV> {
+        leaky_relu(slope as f64)
+    }
+
+    #[rhai_fn(name = "LeakyReLU", return_raw)]
     pub fn leaky_relu(slope: f64) -> RResult<LayerV> {
         if !slope.is_finite() {
             return script_err(format!("LeakyReLU: expected a finite slope, got {slope}"));

@@ -203,6 +203,14 @@ pub mod plot {
         Ok(Plot::show(apply_opts(single(chart), &o)?))
     }
 
+    /// A histogram with the number of bins given positionally: `hist(v, 50)`.
+    #[rhai_fn(name = "hist", return_raw)]
+    pub fn hist_bins(values: Dynamic, bins: rhai::INT) -> RResult<Plot> {
+        let mut o = Map::new();
+        o.insert("bins".into(), Dynamic::from_int(bins));
+        hist2(values, o)
+    }
+
     /// A histogram with default options (30 bins).
     #[rhai_fn(name = "hist", return_raw)]
     pub fn hist1(values: Dynamic) -> RResult<Plot> {

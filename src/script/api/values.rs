@@ -414,19 +414,27 @@ pub mod values {
         Ok(m.0.get(i as usize, j as usize)?)
     }
 
-    /// The transpose of a Matrix.
+    /// The transpose of a Matrix (a property and a method).
     ///
     /// # Example
     /// ```rhai
     /// print(matrix([[1, 2, 3]]).transpose().rows);   // prints 3
+    /// print(matrix([[1, 2, 3]]).transpose.rows);     // prints 3
     /// ```
-    #[rhai_fn(pure)]
+    #[rhai_fn(name = "transpose", get = "transpose", pure)]
     pub fn transpose(m: &mut Matrix) -> Matrix {
         Matrix::new(m.0.transpose())
     }
 
-    /// The trace (sum of the diagonal) of a square Matrix.
-    #[rhai_fn(return_raw, pure)]
+    /// The trace (sum of the diagonal) of a square Matrix (a property and a
+    /// method).
+    ///
+    /// # Example
+    /// ```rhai
+    /// let a = matrix([[1, 2], [3, 4]]);
+    /// print([a.trace, a.trace()]);   // prints [5.0, 5.0]
+    /// ```
+    #[rhai_fn(name = "trace", get = "trace", return_raw, pure)]
     pub fn trace(m: &mut Matrix) -> RResult<f64> {
         Ok(m.0.trace()?)
     }
