@@ -92,7 +92,7 @@ fn calls_are_consistent() {
     );
     assert_eq!(
         val(&mut s, "LeakyReLU(1).to_string()"),
-        "\"LeakyReLU(1.0)\""
+        "\"LeakyReLU(1)\""
     );
     // `^` points to `**`.
     let e = err(&mut s, "let x = 2.0; x ^ 2");
