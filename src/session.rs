@@ -294,6 +294,7 @@ impl Session {
     /// one worth showing). Outputs stream to the sink while it runs.
     pub fn eval(&mut self, code: &str) -> Result<Option<Display>, ScriptError> {
         crate::progress::clear_interrupt();
+        script::forget_shown();
         // A byte-order mark (editors on Windows write one) is not code.
         let code = code.strip_prefix('\u{feff}').unwrap_or(code);
         if let Some((line, col)) = crate::complete::unclosed_block_comment(code) {

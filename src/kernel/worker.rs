@@ -414,11 +414,17 @@ impl Worker {
             text.push_str(&format!("{name}: {ty} = {val}"));
         }
         let docs = self.session.docs();
+        let mut markdown = if text.is_empty() {
+            String::new()
+        } else {
+            format!("`{}`\n\n", text.replace('`', "'"))
+        };
         if let Some(help) = crate::script::docs::help_text(&docs, &name) {
             if !text.is_empty() {
                 text.push_str("\n\n");
             }
-            text.push_str(&help);
+            text.push_str(&crate::script::docs::terminal_doc(&help));
+            markdown.push_str(&crate::script::docs::markdown_doc(&help));
         }
         if text.is_empty() {
             return json!({ "status": "ok", "found": false, "data": {}, "metadata": {} });
@@ -426,7 +432,7 @@ impl Worker {
         json!({
             "status": "ok",
             "found": true,
-            "data": { "text/plain": text },
+            "data": { "text/plain": text, "text/markdown": markdown },
             "metadata": {},
         })
     }

@@ -220,6 +220,15 @@ pub struct Chart {
     pub height: u32,
     /// Extra footer lines, shown under the chart (e.g. `λmax = 12.3`).
     pub notes: Vec<String>,
+    /// Text columns of the whole chart (plot and tick labels); `None`: the
+    /// terminal's width when stdout is one (or `$COLUMNS`), else `width` at
+    /// 8 pixels per column.
+    pub cols: Option<u32>,
+    /// Text rows of the plot; `None`: `height` at 25 pixels per row.
+    pub rows: Option<u32>,
+    /// The y values are counts: tick labels are whole numbers (a histogram
+    /// on a log scale labels 156, not 155.6).
+    pub y_counts: bool,
 }
 
 impl Default for Chart {
@@ -240,6 +249,9 @@ impl Chart {
             width: 640,
             height: 400,
             notes: Vec::new(),
+            cols: None,
+            rows: None,
+            y_counts: false,
         }
     }
 
@@ -484,7 +496,11 @@ pub fn bin_counts(values: &[f64], bins: usize) -> Result<Bins> {
 /// Fails unless 1 ≤ `bins` ≤ [`MAX_BINS`].
 pub fn histogram(values: &[f64], bins: usize, log_counts: bool) -> Result<Chart> {
     let b = bin_counts(values, bins)?;
-    let mut chart = Chart::new().y_label("count");
+    let mut chart = Chart::new()
+        .title(format!("histogram of {} values ({bins} bins)", values.len()))
+        .x_label("value")
+        .y_label("count");
+    chart.y_counts = true;
     if log_counts {
         chart.y_scale = Scale::SymLog { linthresh: 1.0 };
     }
@@ -696,14 +712,15 @@ impl Axis {
 
     /// The tick label at position `u`: the original value under `scale`,
     /// with round-off around 0 (1e-16 for 0) removed.
-    fn label(self, u: f64, scale: Scale) -> String {
+    fn label(self, u: f64, scale: Scale, whole: bool) -> String {
         let t = self.denorm(u);
         let t = if t.abs() < 1e-9 * (self.hi * 0.5 - self.lo * 0.5) {
             0.0
         } else {
             t
         };
-        fmt_num(scale.inverse(t))
+        let v = scale.inverse(t);
+        fmt_num(if whole { v.round() } else { v })
     }
 }
 

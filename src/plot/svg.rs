@@ -131,8 +131,9 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
         .map_err(draw_err)?;
 
     let (xa, ya, scale) = (p.x, p.y, p.scale);
-    let x_fmt = move |u: &f64| xa.label(*u, Scale::Linear);
-    let y_fmt = move |v: &f64| ya.label(*v, scale);
+    let whole = chart.y_counts;
+    let x_fmt = move |u: &f64| xa.label(*u, Scale::Linear, false);
+    let y_fmt = move |v: &f64| ya.label(*v, scale, whole);
     let mut mesh = cc.configure_mesh();
     mesh.x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)

@@ -61,6 +61,39 @@ pub(super) fn grid(width: u32, height: u32) -> (u32, u32) {
     (cols, 4 * k + 1)
 }
 
+/// Columns left for the y tick labels right of the plot (`" -1.036e-4"`).
+const LABEL_COLS: u32 = 11;
+
+/// The terminal's width when stdout is a terminal, else `$COLUMNS`.
+pub fn terminal_cols() -> Option<u32> {
+    // SAFETY: TIOCGWINSZ fills a winsize struct we own; fd 1 may be anything.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    if ok && ws.ws_col > 0 {
+        return Some(u32::from(ws.ws_col));
+    }
+    std::env::var("COLUMNS").ok()?.trim().parse().ok()
+}
+
+/// The plotting grid of a chart: `cols`/`rows` when set (the whole chart,
+/// tick labels included, fits `cols`), else the terminal's width, else the
+/// size in pixels ([`grid`]).
+fn chart_grid(chart: &Chart) -> (u32, u32) {
+    let (pc, pr) = grid(chart.width, chart.height);
+    let cols = match chart.cols.or_else(terminal_cols) {
+        Some(c) => c.saturating_sub(LABEL_COLS).clamp(WIDTH_RANGE.0 / COL_PX, WIDTH_RANGE.1 / COL_PX),
+        None => pc,
+    };
+    let rows = match chart.rows {
+        Some(r) => {
+            let r = r.clamp(HEIGHT_RANGE.0 / ROW_PX, HEIGHT_RANGE.1 / ROW_PX);
+            4 * ((r - 1) / 4).max(1) + 1
+        }
+        None => pr,
+    };
+    (cols, rows)
+}
+
 pub(super) fn render(chart: &Chart, color: bool) -> String {
     let p = chart.prepare(false);
     let mut lines: Vec<String> = Vec::new();
@@ -167,7 +200,7 @@ fn dashed(pts: &[(f64, f64)], w: f64, h: f64, dash: Dash) -> Vec<(f32, f32)> {
 
 /// The braille plot with tick labels and the x range line.
 fn canvas(chart: &Chart, p: &Prepared, color: bool) -> String {
-    let (cols, rows) = grid(chart.width, chart.height);
+    let (cols, rows) = chart_grid(chart);
     let (w, h) = (2 * (cols - 1), 4 * (rows - 1));
     let (wf, hf) = (w as f64, h as f64);
 
@@ -221,14 +254,14 @@ fn canvas(chart: &Chart, p: &Prepared, color: bool) -> String {
         })
         .collect();
 
-    let (xa, ya, scale) = (p.x, p.y, p.scale);
+    let (xa, ya, scale, whole) = (p.x, p.y, p.scale, chart.y_counts);
     let mut tc = TextChart::new_with_y_range(w, h, 0.0, 1.0, 0.0, 1.0);
     let mut c = &mut tc;
     c = c.x_label_format(LabelFormat::Custom(Box::new(move |u| {
-        xa.label(u as f64, Scale::Linear)
+        xa.label(u as f64, Scale::Linear, false)
     })));
     c = c.y_label_format(LabelFormat::Custom(Box::new(move |v| {
-        ya.label(v as f64, scale)
+        ya.label(v as f64, scale, whole)
     })));
     c = c.y_tick_display(TickDisplay::Sparse);
     for (shape, col) in &shapes {

@@ -14,6 +14,7 @@ pub fn history(h: &History) -> Figure {
     let mut loss = Chart::new()
         .title("loss")
         .x_label("step")
+        .y_label("loss")
         .with_series(Series::line("train loss", xs.clone(), h.loss.clone()));
     if !h.test_loss.is_empty() {
         loss = loss.with_series(Series::line("test loss", xs.clone(), h.test_loss.clone()));
@@ -21,6 +22,7 @@ pub fn history(h: &History) -> Figure {
     let mut acc = Chart::new()
         .title("accuracy")
         .x_label("step")
+        .y_label("accuracy")
         .with_series(Series::line("train acc", xs.clone(), h.acc.clone()));
     if !h.test_acc.is_empty() {
         acc = acc.with_series(Series::line("test acc", xs, h.test_acc.clone()));
@@ -104,6 +106,7 @@ pub fn curve(c: &crate::landscape::Curve) -> Figure {
     let mut loss = Chart::new()
         .title("loss along w(t) = (1 − t)·a + t·b")
         .x_label("t")
+        .y_label("loss")
         .with_series(Series::line("train loss", c.t.clone(), c.loss.clone()));
     if !c.test_loss.is_empty() {
         loss = loss.with_series(Series::line("test loss", c.t.clone(), c.test_loss.clone()));
@@ -111,6 +114,7 @@ pub fn curve(c: &crate::landscape::Curve) -> Figure {
     let mut acc = Chart::new()
         .title("accuracy along the line")
         .x_label("t")
+        .y_label("accuracy")
         .with_series(Series::line("train acc", c.t.clone(), c.acc.clone()));
     if !c.test_acc.is_empty() {
         acc = acc.with_series(Series::line("test acc", c.t.clone(), c.test_acc.clone()));

@@ -147,27 +147,6 @@ pub fn help_overview() -> String {
     s
 }
 
-/// A doc as terminal text: code fences dropped, example lines indented.
-fn terminal_doc(doc: &str) -> String {
-    let mut out = Vec::new();
-    let mut in_code = false;
-    for line in doc.lines() {
-        let t = line.trim_start();
-        if t.starts_with("```") {
-            in_code = !in_code;
-            continue;
-        }
-        if in_code {
-            out.push(format!("    {line}"));
-        } else if let Some(h) = t.strip_prefix("# ") {
-            out.push(format!("{h}:"));
-        } else {
-            out.push(line.to_string());
-        }
-    }
-    out.join("\n")
-}
-
 fn help(ctx: &mut Ctx<'_>, arg: &str) -> CmdResult {
     if arg.is_empty() {
         writeln!(ctx.out, "{}", help_overview()).map_err(out_err)?;
@@ -176,7 +155,7 @@ fn help(ctx: &mut Ctx<'_>, arg: &str) -> CmdResult {
     let name = arg.trim_start_matches(':');
     let fn_docs = ctx.session.docs();
     let text = match docs::help_text(&fn_docs, name) {
-        Some(t) if !arg.starts_with(':') => terminal_doc(&t),
+        Some(t) if !arg.starts_with(':') => docs::terminal_doc(&t),
         _ => match find(name) {
             Some(c) => format!(":{} {}\n\n{}", c.name, c.args, c.summary),
             None => {

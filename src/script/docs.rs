@@ -174,6 +174,49 @@ pub fn help_text(docs: &[FnDoc], name: &str) -> Option<String> {
     Some(s)
 }
 
+/// A doc as terminal text: code fences dropped, example lines indented.
+pub fn terminal_doc(doc: &str) -> String {
+    let mut out = Vec::new();
+    let mut in_code = false;
+    for line in doc.lines() {
+        let t = line.trim_start();
+        if t.starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            out.push(format!("    {line}"));
+        } else if let Some(h) = t.strip_prefix("# ") {
+            out.push(format!("{h}:"));
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    out.join("\n")
+}
+
+/// `:help`-style text (signatures, a blank line, the doc) as Markdown for a
+/// notebook tooltip: the signatures in a code block, `# Example` as a bold
+/// line, code fences kept (they are Markdown already).
+pub fn markdown_doc(help: &str) -> String {
+    let (sigs, doc) = help.split_once("\n\n").unwrap_or((help, ""));
+    let mut out = format!("```rhai\n{sigs}\n```\n");
+    let mut in_code = false;
+    for line in doc.lines() {
+        let t = line.trim_start();
+        if t.starts_with("```") {
+            in_code = !in_code;
+            out.push_str(line);
+        } else if let (false, Some(h)) = (in_code, t.strip_prefix("# ")) {
+            out.push_str(&format!("**{h}**"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// A function as completion sees it: its name, whether it is a property
 /// (`value.name`) and the types around it.
 #[derive(Clone, Debug, PartialEq)]

@@ -118,6 +118,12 @@ thread_local! {
     static LAST_SHOWN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// Forgets which plot was shown last (each evaluation starts afresh, so a
+/// Plot evaluated on its own in a later cell draws itself again).
+pub fn forget_shown() {
+    LAST_SHOWN.with(|c| c.set(0));
+}
+
 /// Shows a plot now and remembers it, so the same plot as the value of the
 /// cell is not shown twice.
 pub fn display_plot(p: &types::Plot) {

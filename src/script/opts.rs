@@ -63,8 +63,8 @@ pub const OPTION_KEYS: &[(&str, &[&str])] = &[
     (
         "hist",
         &[
-            "title", "log_y", "symlog", "width", "height", "x_label", "y_label", "bins", "log",
-            "overlay",
+            "title", "log_y", "symlog", "width", "height", "x_label", "y_label", "cols", "rows",
+            "bins", "log", "overlay",
         ],
     ),
     ("hessian", &["max_params"]),
@@ -93,7 +93,7 @@ pub const OPTION_KEYS: &[(&str, &[&str])] = &[
 
 /// The options every plot takes.
 pub const PLOT_KEYS: &[&str] = &[
-    "title", "log_y", "symlog", "width", "height", "x_label", "y_label",
+    "title", "log_y", "symlog", "width", "height", "x_label", "y_label", "cols", "rows", "labels",
 ];
 
 /// The valid option keys of `op` (empty for an operation without options).

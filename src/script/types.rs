@@ -270,8 +270,9 @@ impl fmt::Display for Hist {
         };
         write!(
             f,
-            "History: {} steps (lr {}, batch {}, stopped by {}), loss {}, acc {}",
+            "History: {} step{} (lr {}, batch {}, stopped by {}), loss {}, acc {}",
             h.steps,
+            if h.steps == 1 { "" } else { "s" },
             fmt_num(h.lr),
             if h.batch == 0 {
                 "full".to_string()

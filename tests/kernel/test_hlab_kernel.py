@@ -60,6 +60,14 @@ class HlabKernelTests(jkt.KernelTests):
         text = reply["content"]["data"]["text/plain"]
         self.assertIn("make_clusters", text)
         self.assertIn("Dataset", text)
+        # Plain text without Markdown syntax; Markdown for JupyterLab's tooltip.
+        self.assertNotIn("```", text)
+        self.assertNotIn("# Example", text)
+        self.assertIn("Example:", text)
+        md = reply["content"]["data"]["text/markdown"]
+        self.assertIn("```rhai\nmake_clusters(", md)
+        self.assertIn("**Example**", md)
+        self.assertNotIn("# Example", md)
 
     def test_inspect_unknown_name(self) -> None:
         self.flush_channels()

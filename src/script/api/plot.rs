@@ -2,6 +2,7 @@
 
 use crate::plot::{Chart, Figure};
 use crate::script::opts::{script_err, Opts};
+use crate::script::opts::type_name;
 use rhai::{EvalAltResult, Map};
 
 type RResult<T> = Result<T, Box<EvalAltResult>>;
@@ -18,6 +19,15 @@ pub fn apply_opts(mut fig: Figure, o: &Opts) -> RResult<Figure> {
     let h = o.opt_usize("height")?;
     let xl = o.opt_string("x_label")?;
     let yl = o.opt_string("y_label")?;
+    let cols = o.opt_usize("cols")?;
+    let rows = o.opt_usize("rows")?;
+    for (key, v, lo, hi) in [("cols", cols, 31, 261), ("rows", rows, 5, 81)] {
+        if let Some(v) = v.filter(|v| !(lo..=hi).contains(v)) {
+            return script_err(format!(
+                "plot: {key}: expected between {lo} and {hi} text {key}, got {v}"
+            ));
+        }
+    }
     let n = fig.charts.len();
     let mut out = Vec::with_capacity(n);
     for (i, mut c) in fig.charts.drain(..).enumerate() {
@@ -42,6 +52,8 @@ pub fn apply_opts(mut fig: Figure, o: &Opts) -> RResult<Figure> {
         if let Some(x) = &xl {
             c = c.x_label(x.clone());
         }
+        c.cols = cols.map(|v| v as u32).or(c.cols);
+        c.rows = rows.map(|v| v as u32).or(c.rows);
         if let Some(y) = &yl {
             c = c.y_label(y.clone());
         }
@@ -67,9 +79,79 @@ pub fn plot_opts(op: &'static str, map: Map) -> RResult<Opts> {
     Opts::of(op, map)
 }
 
+/// Several Spectra, Densities, Histories or Curves on one chart: each
+/// one's figure, its series renamed by `labels` (default "1", "2", …)
+/// and drawn on the first one's charts.
+pub fn figure_of_many(values: &rhai::Array, o: &Opts) -> RResult<crate::plot::Figure> {
+    let labels: Vec<String> = match o.get("labels") {
+        None => (1..=values.len()).map(|i| i.to_string()).collect(),
+        Some(l) => match l.read_lock::<rhai::Array>() {
+            Some(a) if a.len() == values.len() => a.iter().map(|x| x.to_string()).collect(),
+            _ => {
+                return script_err(format!(
+                    "plot: labels: expected an array of {} names (one per value), got {}",
+                    values.len(),
+                    l
+                ))
+            }
+        },
+    };
+    let mut out: Option<crate::plot::Figure> = None;
+    let mut kind = String::new();
+    for (v, label) in values.iter().zip(&labels) {
+        let mut v = v.clone();
+        let t = type_name(&v);
+        if kind.is_empty() {
+            kind = t.clone();
+        } else if t != kind {
+            return script_err(format!(
+                "plot: expected values of one kind on one chart, got {kind} and {t}"
+            ));
+        }
+        let fig = plot::figure_of(&mut v, Opts::of("plot", Map::new())?)?;
+        match &mut out {
+            None => {
+                let mut f = fig;
+                for c in &mut f.charts {
+                    rename(c, label);
+                }
+                out = Some(f);
+            }
+            Some(f) => {
+                for (dst, mut src) in f.charts.iter_mut().zip(fig.charts) {
+                    rename(&mut src, label);
+                    dst.series.extend(src.series);
+                }
+            }
+        }
+    }
+    let mut fig = out.unwrap_or_default();
+    for c in &mut fig.charts {
+        if let Some(t) = &c.title {
+            // "4270 eigenvalues of the hessian (dense)" → one per label.
+            c.title = Some(format!("{} — {}", labels.join(", "), t));
+        }
+    }
+    Ok(fig)
+}
+
+/// Prefixes a chart's series names with `label` (or names its only
+/// series `label`).
+pub fn rename(c: &mut crate::plot::Chart, label: &str) {
+    let one = c.series.len() == 1;
+    for s in &mut c.series {
+        s.name = if one {
+            label.to_string()
+        } else {
+            format!("{label} {}", s.name)
+        };
+    }
+}
+
+
 #[rhai::plugin::export_module]
 pub mod plot {
-    use super::{apply_opts, cannot_plot, plot_opts, single};
+    use super::{apply_opts, cannot_plot, figure_of_many, plot_opts, single};
     use crate::plot::{histogram, views, Chart, Series};
     use crate::script::opts::{f64s, script_err, type_name, Opts};
     use crate::script::types::{CurveV, Dens, Hist, Plot, Spec};
@@ -80,6 +162,17 @@ pub mod plot {
     #[rhai_fn(skip)]
     pub fn figure_of(value: &mut Dynamic, o: Opts) -> RResult<crate::plot::Figure> {
         let value = &*value;
+        if let Some(a) = value.read_lock::<rhai::Array>() {
+            if !a.is_empty() && f64s(value).is_none() {
+                let fig = figure_of_many(&a, &o)?;
+                return apply_opts(fig, &o);
+            }
+        }
+        if o.get("labels").is_some() {
+            return script_err(
+                "plot: labels: expected an array of values to label (plot([s, g], #{ labels: [\"H\", \"G\"] })), got one value",
+            );
+        }
         let fig = if let Some(h) = value.read_lock::<Hist>() {
             views::history(&h.0)
         } else if let Some(s) = value.read_lock::<Spec>() {
@@ -98,7 +191,13 @@ pub mod plot {
         } else if let Some(c) = value.read_lock::<CurveV>() {
             views::curve(&c.0)
         } else if let Some(ys) = f64s(value) {
-            single(Chart::new().with_series(Series::values("values", ys)))
+            single(
+                Chart::new()
+                    .title(format!("{} values", ys.len()))
+                    .x_label("index")
+                    .y_label("value")
+                    .with_series(Series::values("values", ys)),
+            )
         } else {
             return cannot_plot(&type_name(value));
         };
@@ -124,13 +223,19 @@ pub mod plot {
 
     /// Plots a value with options: `title`, `log_y` (log10 y axis), `symlog`
     /// (symmetric log y axis, linear within ±the given threshold), `width`,
-    /// `height` (pixels; text uses 8 per column and 25 per row), `x_label`, `y_label`.
+    /// `height` (SVG pixels), `cols`, `rows` (text; default: the terminal's
+    /// width), `x_label`, `y_label`. An array of Spectra, Densities,
+    /// Histories or Curves draws them on one chart, named by `labels`.
     ///
     /// # Example
     /// ```rhai
     /// let data = make_clusters(#{ n: 100, k: 2, dim: 5, seed: 1 });
-    /// let h = train(mlp([5, 8, 2]), data, #{ batch: 10, epochs: 5 });
-    /// plot(h, #{ title: "training", log_y: true, width: 480 });
+    /// let m = mlp([5, 8, 2]);
+    /// let h = train(m, data, #{ batch: 10, epochs: 5 });
+    /// plot(h, #{ title: "training", log_y: true, width: 480, cols: 72 });
+    /// let s = eigs(hessian(m, data));
+    /// let g = eigs(gauss_newton(m, data));
+    /// plot([s, g], #{ labels: ["H", "G"] });
     /// ```
     #[rhai_fn(name = "plot", return_raw)]
     pub fn plot2(value: Dynamic, opts: Map) -> RResult<Plot> {
@@ -164,7 +269,11 @@ pub mod plot {
                 y.len()
             ));
         }
-        let fig = apply_opts(single(Chart::line(x, y)), &o)?;
+        let chart = Chart::line(x, y)
+            .title("y against x")
+            .x_label("x")
+            .y_label("y");
+        let fig = apply_opts(single(chart), &o)?;
         Ok(Plot::show(fig))
     }
 
