@@ -28,7 +28,9 @@ pub struct Completions {
     pub start: usize,
     /// Byte offset where it ends (the cursor).
     pub end: usize,
-    /// The replacements, sorted, without duplicates.
+    /// The replacements without duplicates: variables first, then hlab's
+    /// functions (built-in and stdlib), keywords, and Rhai's own functions
+    /// (`parse_be_float`, `set_bit`, …) last; alphabetical within each.
     pub candidates: Vec<String>,
 }
 
@@ -145,6 +147,7 @@ pub fn complete_in(vocab: &Vocabulary, code: &str, cursor: usize) -> Completions
         .collect();
     candidates.sort();
     candidates.dedup();
+    candidates.sort_by_cached_key(|n| rank(vocab, n));
     Completions {
         start,
         end: cursor,
@@ -378,6 +381,22 @@ fn scan(s: &str) -> Scan {
     }
 }
 
+/// Where a name goes in the list: 0 a variable, 1 one of hlab's functions
+/// or properties, 2 a keyword, 3 one of Rhai's own functions.
+fn rank(vocab: &Vocabulary, name: &str) -> u8 {
+    if vocab.vars.iter().any(|(n, _)| n == name) {
+        0
+    } else if vocab.docs.iter().any(|d| d.name == name)
+        || vocab.members.iter().any(|m| !m.builtin && m.name == name)
+    {
+        1
+    } else if KEYWORDS.contains(&name) {
+        2
+    } else {
+        3
+    }
+}
+
 /// Option keys when the cursor is at a key of a `#{ … }` passed to a known
 /// call; `Some(empty)` for a map in an unknown call (keys are free there).
 fn option_context(scan: &Scan, before: &str) -> Option<Vec<String>> {
@@ -592,6 +611,30 @@ mod tests {
         assert_eq!(cands(&s, "my_h"), vec!["my_helper"]);
         assert!(cands(&s, "whi").contains(&"while".to_string()));
         assert!(cands(&s, "make_c").contains(&"make_clusters".to_string()));
+    }
+
+    #[test]
+    fn hlab_names_come_before_rhai_internals() {
+        let s = session();
+        let all = cands(&s, "");
+        let pos = |n: &str| all.iter().position(|x| x == n).unwrap_or(usize::MAX);
+        for ours in [
+            "model",
+            "make_clusters",
+            "train",
+            "eigs",
+            "plot",
+            "print_table",
+        ] {
+            for theirs in ["parse_be_float", "set_bit", "while"] {
+                assert!(pos(ours) < pos(theirs), "{ours} after {theirs}: {all:?}");
+            }
+        }
+        assert!(pos("model") < pos("make_clusters"), "variables first");
+        let p = cands(&s, "p");
+        let at = |n: &str| p.iter().position(|x| x == n);
+        assert!(at("plot") < at("parse_be_float"), "{p:?}");
+        assert!(at("predict") < at("parse_be_float"), "{p:?}");
     }
 
     #[test]

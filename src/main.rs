@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 /// hlab — the curvature of neural-network loss surfaces, interactively.
 #[derive(Parser)]
-#[command(name = "hlab", version, about, long_about = None)]
+#[command(name = "hlab", version, about, long_about = None, disable_help_subcommand = true)]
 struct Cli {
     /// Evaluate CODE and exit.
     #[arg(short = 'e', long = "eval", value_name = "CODE")]
@@ -31,6 +31,12 @@ enum Command {
     Check {
         /// The exercise file, e.g. examples/course/02_quadratic.rhai.
         file: std::path::PathBuf,
+    },
+    /// Show the help of a function, type or REPL command (`hlab help train`,
+    /// `hlab help Spectrum`); with no NAME, every function by topic.
+    Help {
+        /// A function, type (Spectrum, Model, …) or command name.
+        name: Option<String>,
     },
     /// Run the Jupyter kernel, or install its kernelspec.
     Kernel {
@@ -203,6 +209,19 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Run { file, args }) => run_file(&file, &args),
         Some(Command::Check { file }) => check_file(&file),
+        Some(Command::Help { name }) => {
+            let session = Session::new(stdout_sink());
+            match hlab::repl::commands::help_for(&session, name.as_deref().unwrap_or("")) {
+                Ok(text) => {
+                    let _ = writeln!(std::io::stdout().lock(), "{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("hlab help: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Some(Command::Kernel {
             connection_file,
             action,

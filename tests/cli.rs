@@ -346,4 +346,25 @@ fn kernel_refuses_a_device_as_its_connection_file() {
         assert!(err.contains(want), "{err}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+/// `hlab help NAME` works from the shell, as `:help NAME` in the REPL.
+#[test]
+fn help_from_the_shell() {
+    let out = hlab().args(["help", "train"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("train(m: Model, data: Dataset"), "{text}");
+    assert!(text.contains("Example:") && !text.contains("```"), "{text}");
+    let out = hlab().args(["help", "Spectrum"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("Spectrum: ") && text.contains(".outliers()"),
+        "{text}"
+    );
+    let out = hlab().arg("help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\ncurvature:\n  hvp "), "{text}");
+    let out = hlab().args(["help", "trian"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean `train`?"), "{err}");
 }

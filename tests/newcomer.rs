@@ -90,10 +90,7 @@ fn calls_are_consistent() {
         e.contains("expected a fraction strictly between 0 and 1, got 1"),
         "{e}"
     );
-    assert_eq!(
-        val(&mut s, "LeakyReLU(1).to_string()"),
-        "\"LeakyReLU(1)\""
-    );
+    assert_eq!(val(&mut s, "LeakyReLU(1).to_string()"), "\"LeakyReLU(1)\"");
     // `^` points to `**`.
     let e = err(&mut s, "let x = 2.0; x ^ 2");
     assert!(e.contains("for a power write `**`"), "{e}");

@@ -29,6 +29,11 @@ struct Tmux {
 
 impl Tmux {
     fn start(dir: &Path, history: &Path) -> Tmux {
+        Tmux::start_sized(dir, history, 120)
+    }
+
+    /// hlab in a pane `cols` columns wide (50 rows).
+    fn start_sized(dir: &Path, history: &Path, cols: u32) -> Tmux {
         let socket = dir.join("tmux.sock").display().to_string();
         let t = Tmux { socket };
         let cmd = format!(
@@ -38,7 +43,7 @@ impl Tmux {
         );
         let ok = Command::new("tmux")
             .args(["-S", &t.socket, "-f", "/dev/null", "new-session", "-d"])
-            .args(["-s", "t", "-x", "120", "-y", "50", &cmd])
+            .args(["-s", "t", "-x", &cols.to_string(), "-y", "50", &cmd])
             .status()
             .unwrap_or_else(|e| {
                 panic!("this test drives the REPL through tmux: install it (apt-get install -y tmux): {e}")
@@ -272,6 +277,103 @@ fn repl_in_a_terminal() {
     let hist = std::fs::read_to_string(&history).expect("the history file was written");
     assert!(hist.contains("sq(kept)"), "{hist}");
     assert!(hist.contains("fn sq(x) {"), "{hist}");
+    drop(t);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A newcomer's session in an 80-column terminal: `:help` by topic, a
+/// type's properties and methods, completion that ranks hlab's names first,
+/// plots that fit without wrapping, several spectra on one chart, a Plot
+/// that draws again when evaluated, "1 step".
+#[test]
+fn newcomer_session_at_80_columns() {
+    let dir = temp_dir("tty80");
+    let history = dir.join("history.txt");
+    let t = Tmux::start_sized(&dir, &history, 80);
+    t.wait_count("hlab> ", 1);
+
+    let s = t.run(":help");
+    let out = output_of(&s, ":help");
+    for topic in [
+        "data:",
+        "models and layers:",
+        "training:",
+        "curvature:",
+        "spectra:",
+        "plots:",
+        "files:",
+        "checks:",
+    ] {
+        assert!(out.lines().any(|l| l == topic), "{topic} missing:\n{out}");
+    }
+    assert!(
+        out.lines().any(|l| l.starts_with("  make_clusters  ")),
+        "{out}"
+    );
+    let s = t.run(":help Spectrum");
+    let out = output_of(&s, ":help Spectrum");
+    assert!(out.starts_with("Spectrum: "), "{out}");
+    for m in [
+        ".min ",
+        ".max ",
+        ".info ",
+        ".top()",
+        ".outliers()",
+        ".count_above()",
+    ] {
+        assert!(out.contains(m), "{m} missing:\n{out}");
+    }
+
+    // Tab on a partial name lists hlab's functions before Rhai's internals.
+    t.type_text("pa");
+    t.key("Tab");
+    t.key("Tab");
+    let s = t.wait("the completion list", Duration::from_secs(5), |s| {
+        s.contains("parse_be_float")
+    });
+    let list = &s[s.find("hlab> pa").unwrap()..];
+    let at = |n: &str| list.find(n).unwrap_or(usize::MAX);
+    assert!(at("paper_clusters") < at("parse_be_float"), "{list}");
+    t.key("C-c");
+
+    t.run("let d = make_clusters(#{ n: 60, k: 3, dim: 4, seed: 1 });");
+    t.run("let m = mlp([4, 6, 3], #{ seed: 1 });");
+    let s = t.run("train(m, d, #{ steps: 1 })");
+    assert!(
+        output_of(&s, "train(m, d, #{ steps: 1 })").starts_with("History: 1 step ("),
+        "{s}"
+    );
+    let cmd = "let p = plot([eigs(hessian(m, d)), eigs(gauss_newton(m, d))], #{ labels: [\"H\", \"G\"] });";
+    let s = t.run(cmd);
+    let out = output_of(&s, cmd);
+    assert!(out.contains("·· H   ·· G"), "a legend:\n{out}");
+    assert!(
+        out.contains("x: index (ascending)   y: eigenvalue"),
+        "{out}"
+    );
+    // capture-pane -J joins wrapped lines: none is wider than the terminal.
+    for l in out.lines() {
+        assert!(l.chars().count() <= 80, "wider than 80 columns: {l:?}");
+    }
+    let plot_lines = out.lines().count();
+    assert!(plot_lines >= 15, "{out}");
+    let s = t.run("p");
+    let again = output_of(&s, "p");
+    assert_eq!(
+        again.lines().count(),
+        plot_lines,
+        "a Plot value draws itself:\n{again}"
+    );
+    t.run("let v = [1, 1, 2]; for i in 0..22 { v.push(3) }");
+    let s = t.run("hist(v, #{ log: true, bins: 3 })");
+    let out = output_of(&s, "hist(v, #{ log: true, bins: 3 })");
+    assert!(out.starts_with("histogram of 25 values (3 bins)"), "{out}");
+    assert!(out.contains("x: value   y: count"), "{out}");
+    for l in out.lines().filter(|l| l.contains('⠀') || l.contains('⡇')) {
+        if let Some(label) = l.rsplit(' ').next().filter(|x| x.parse::<f64>().is_ok()) {
+            assert!(!label.contains('.'), "count labels are whole numbers: {l}");
+        }
+    }
     drop(t);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -497,7 +497,10 @@ pub fn bin_counts(values: &[f64], bins: usize) -> Result<Bins> {
 pub fn histogram(values: &[f64], bins: usize, log_counts: bool) -> Result<Chart> {
     let b = bin_counts(values, bins)?;
     let mut chart = Chart::new()
-        .title(format!("histogram of {} values ({bins} bins)", values.len()))
+        .title(format!(
+            "histogram of {} values ({bins} bins)",
+            values.len()
+        ))
         .x_label("value")
         .y_label("count");
     chart.y_counts = true;

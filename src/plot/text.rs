@@ -81,7 +81,9 @@ pub fn terminal_cols() -> Option<u32> {
 fn chart_grid(chart: &Chart) -> (u32, u32) {
     let (pc, pr) = grid(chart.width, chart.height);
     let cols = match chart.cols.or_else(terminal_cols) {
-        Some(c) => c.saturating_sub(LABEL_COLS).clamp(WIDTH_RANGE.0 / COL_PX, WIDTH_RANGE.1 / COL_PX),
+        Some(c) => c
+            .saturating_sub(LABEL_COLS)
+            .clamp(WIDTH_RANGE.0 / COL_PX, WIDTH_RANGE.1 / COL_PX),
         None => pc,
     };
     let rows = match chart.rows {

@@ -147,13 +147,25 @@ pub fn help_overview() -> String {
     s
 }
 
-fn help(ctx: &mut Ctx<'_>, arg: &str) -> CmdResult {
+/// The text of `:help ARG` (also `hlab help ARG`): with no argument the
+/// commands and hlab's functions by topic; a type's properties and methods;
+/// a function's signatures, doc and example; a command's summary.
+pub fn help_for(session: &Session, arg: &str) -> Result<String, String> {
+    let fn_docs = session.docs();
     if arg.is_empty() {
-        writeln!(ctx.out, "{}", help_overview()).map_err(out_err)?;
-        return Ok(Flow::Continue);
+        return Ok(format!(
+            "{}\n\n{}",
+            help_overview(),
+            docs::topics_overview(&fn_docs).trim_end()
+        ));
     }
     let name = arg.trim_start_matches(':');
-    let fn_docs = ctx.session.docs();
+    if !arg.starts_with(':') {
+        let members = docs::members(session.engine());
+        if let Some(t) = docs::type_help(&fn_docs, &members, name) {
+            return Ok(t.trim_end().to_string());
+        }
+    }
     let text = match docs::help_text(&fn_docs, name) {
         Some(t) if !arg.starts_with(':') => docs::terminal_doc(&t),
         _ => match find(name) {
@@ -162,17 +174,23 @@ fn help(ctx: &mut Ctx<'_>, arg: &str) -> CmdResult {
                 let names = fn_docs
                     .iter()
                     .map(|d| d.name.as_str())
-                    .chain(COMMANDS.iter().map(|c| c.name));
+                    .chain(COMMANDS.iter().map(|c| c.name))
+                    .chain(docs::TYPES.iter().map(|(t, _)| *t));
                 let hint = closest(name, names)
                     .map(|c| format!("; did you mean `{c}`?"))
                     .unwrap_or_default();
                 return Err(format!(
-                    "no function or command named `{name}`{hint} (`:help` lists the commands; Tab completes names)"
+                    "no function or command named `{name}`{hint} (`:help` lists them and the types; Tab completes names)"
                 ));
             }
         },
     };
-    writeln!(ctx.out, "{}", text.trim_end()).map_err(out_err)?;
+    Ok(text.trim_end().to_string())
+}
+
+fn help(ctx: &mut Ctx<'_>, arg: &str) -> CmdResult {
+    let text = help_for(ctx.session, arg)?;
+    writeln!(ctx.out, "{text}").map_err(out_err)?;
     Ok(Flow::Continue)
 }
 

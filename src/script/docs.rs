@@ -27,6 +27,28 @@ impl FnDoc {
     pub fn summary(&self) -> &str {
         self.doc.lines().next().unwrap_or("")
     }
+
+    /// The first sentence of the doc (its first paragraph up to `. `), cut to
+    /// at most `max` characters with `…`.
+    pub fn sentence(&self, max: usize) -> String {
+        let para: Vec<&str> = self
+            .doc
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        let para = para.join(" ");
+        let first = match para.find(". ") {
+            Some(i) => &para[..=i],
+            None => para.as_str(),
+        };
+        if first.chars().count() <= max {
+            first.to_string()
+        } else {
+            let cut: String = first.chars().take(max.saturating_sub(1)).collect();
+            format!("{}…", cut.trim_end())
+        }
+    }
 }
 
 fn clean_type(t: &str) -> String {
@@ -215,6 +237,246 @@ pub fn markdown_doc(help: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// hlab's functions by topic, for `:help` (names not defined in a session
+/// are skipped; defined ones missing here are listed under "more").
+pub const TOPICS: &[(&str, &[&str])] = &[
+    ("data", &["make_clusters", "load_mnist", "dataset"]),
+    (
+        "models and layers",
+        &[
+            "mlp",
+            "net",
+            "predict",
+            "Linear",
+            "Conv2d",
+            "MaxPool2d",
+            "AvgPool2d",
+            "Flatten",
+            "ReLU",
+            "LeakyReLU",
+            "Tanh",
+            "Sigmoid",
+            "GELU",
+            "Softplus",
+            "LayerNorm",
+            "Residual",
+        ],
+    ),
+    (
+        "training",
+        &["train", "last_history", "loss", "accuracy", "grad"],
+    ),
+    (
+        "curvature",
+        &[
+            "hvp",
+            "hessian",
+            "gauss_newton",
+            "hessian_trace",
+            "gn_gram",
+            "class_decomposition",
+        ],
+    ),
+    (
+        "spectra",
+        &["eigs", "top_eigs", "density", "marchenko_pastur"],
+    ),
+    ("landscape", &["interpolate", "landscape"]),
+    ("plots", &["plot", "hist", "save_svg"]),
+    (
+        "files",
+        &[
+            "load_npy",
+            "save_npy",
+            "save_params",
+            "load_params",
+            "temp_path",
+        ],
+    ),
+    (
+        "vectors and matrices",
+        &[
+            "vector", "zeros", "randn", "matrix", "eye", "dot", "norm", "sum",
+        ],
+    ),
+    ("checks", &["assert", "assert_close", "check_hessian"]),
+];
+
+/// The script types, with one line each, for `:help TYPE`.
+pub const TYPES: &[(&str, &str)] = &[
+    (
+        "Vector",
+        "a flat f64 vector (parameters, gradients, directions)",
+    ),
+    ("Matrix", "a dense f64 matrix"),
+    (
+        "Dataset",
+        "inputs N×d with integer class labels (or N×k targets)",
+    ),
+    (
+        "Model",
+        "a network (a sequence of layers) and its parameters",
+    ),
+    ("Layer", "one module of a network, as torch.nn names it"),
+    ("History", "what training recorded"),
+    (
+        "Spectrum",
+        "eigenvalues, ascending, plus how they were obtained",
+    ),
+    ("Density", "a smoothed spectral density"),
+    ("Curve", "a loss/accuracy profile along a line"),
+    ("Surface", "the loss on a plane of parameters"),
+    ("Plot", "a chart: text in a terminal, SVG in Jupyter"),
+];
+
+/// The first line of the doc of `name` (the longest doc among its
+/// overloads), or "".
+fn summary_of(docs: &[FnDoc], name: &str) -> String {
+    lookup(docs, name)
+        .into_iter()
+        .filter(|d| !d.signature.starts_with('.'))
+        .max_by_key(|d| d.doc.len())
+        .map(|d| d.sentence(60))
+        .unwrap_or_default()
+}
+
+/// hlab's functions by topic, one line each (`:help` with no name).
+pub fn topics_overview(docs: &[FnDoc]) -> String {
+    let defined = |n: &str| {
+        docs.iter()
+            .any(|d| d.name == n && !d.signature.starts_with('.'))
+    };
+    let width = TOPICS
+        .iter()
+        .flat_map(|(_, ns)| ns.iter())
+        .filter(|n| defined(n))
+        .map(|n| n.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::from("Functions (`:help NAME` for one, `:help Spectrum` for a type):\n");
+    let mut listed: Vec<&str> = Vec::new();
+    for (topic, names) in TOPICS {
+        let here: Vec<&&str> = names.iter().filter(|n| defined(n)).collect();
+        if here.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\n{topic}:\n"));
+        for n in here {
+            listed.push(n);
+            out.push_str(&format!("  {n:<width$}  {}\n", summary_of(docs, n)));
+        }
+    }
+    // Built-ins not in the table (new ones), then none of the stdlib's.
+    let mut more: Vec<&str> = docs
+        .iter()
+        .filter(|d| {
+            !d.signature.starts_with('.')
+                && d.name.chars().all(|c| c.is_alphanumeric() || c == '_')
+                && !d.name.starts_with('_')
+                && !listed.contains(&d.name.as_str())
+                && d.signature.contains("->")
+                && !matches!(
+                    d.name.as_str(),
+                    "to_string" | "to_debug" | "to_array" | "get"
+                )
+                && first_param_is_value(&d.signature)
+        })
+        .map(|d| d.name.as_str())
+        .collect();
+    more.sort();
+    more.dedup();
+    if !more.is_empty() {
+        out.push_str("\nmore:\n");
+        for n in more {
+            out.push_str(&format!("  {n:<width$}  {}\n", summary_of(docs, n)));
+        }
+    }
+    out.push_str(&format!(
+        "\ntypes: {}\n",
+        TYPES.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")
+    ));
+    out
+}
+
+/// True when a signature's first parameter is not one of the script types
+/// (so the function is a global one, not a method of a value).
+fn first_param_is_value(sig: &str) -> bool {
+    let Some(open) = sig.find('(') else {
+        return true;
+    };
+    let first = sig[open + 1..].split([',', ')']).next().unwrap_or("");
+    let ty = first.split(':').nth(1).unwrap_or("").trim();
+    !TYPES.iter().any(|(t, _)| *t == ty)
+}
+
+/// `:help TYPE`: what the type is, its properties and its methods, one line
+/// each; `None` when `name` is not a script type.
+pub fn type_help(docs: &[FnDoc], members: &[Member], name: &str) -> Option<String> {
+    let (ty, what) = TYPES.iter().find(|(t, _)| *t == name)?;
+    let key = type_key(ty);
+    let mut props: Vec<&str> = Vec::new();
+    let mut methods: Vec<&str> = Vec::new();
+    for m in members
+        .iter()
+        .filter(|m| m.receiver.as_deref() == Some(key.as_str()))
+    {
+        if matches!(m.name.as_str(), "to_string" | "to_debug") {
+            continue;
+        }
+        if m.property {
+            props.push(&m.name);
+        } else {
+            methods.push(&m.name);
+        }
+    }
+    props.sort();
+    props.dedup();
+    methods.sort();
+    methods.dedup();
+    let line = |n: &str, prop: bool| -> String {
+        let found = lookup(docs, n);
+        let typed = found
+            .iter()
+            .filter(|d| d.signature.contains(&format!(": {ty}")) && !d.doc.is_empty())
+            .max_by_key(|d| d.doc.len());
+        let doc = typed.or_else(|| {
+            found
+                .iter()
+                .filter(|d| !prop || d.signature.starts_with('.'))
+                .max_by_key(|d| d.doc.len())
+        });
+        doc.map(|d| d.sentence(60)).unwrap_or_default()
+    };
+    let width = props
+        .iter()
+        .chain(&methods)
+        .map(|n| n.len() + 3)
+        .max()
+        .unwrap_or(0);
+    let mut out = format!("{ty}: {what}\n");
+    if !props.is_empty() {
+        out.push_str("\nproperties:\n");
+        for p in &props {
+            out.push_str(&format!(
+                "  {:<width$}  {}\n",
+                format!(".{p}"),
+                line(p, true)
+            ));
+        }
+    }
+    if !methods.is_empty() {
+        out.push_str("\nmethods:\n");
+        for m in &methods {
+            out.push_str(&format!(
+                "  {:<width$}  {}\n",
+                format!(".{m}()"),
+                line(m, false)
+            ));
+        }
+    }
+    Some(out)
 }
 
 /// A function as completion sees it: its name, whether it is a property

@@ -1,8 +1,8 @@
 //! Plots: charts of values, shown as text in a terminal and SVG in Jupyter.
 
 use crate::plot::{Chart, Figure};
-use crate::script::opts::{script_err, Opts};
 use crate::script::opts::type_name;
+use crate::script::opts::{script_err, Opts};
 use rhai::{EvalAltResult, Map};
 
 type RResult<T> = Result<T, Box<EvalAltResult>>;
@@ -147,7 +147,6 @@ pub fn rename(c: &mut crate::plot::Chart, label: &str) {
         };
     }
 }
-
 
 #[rhai::plugin::export_module]
 pub mod plot {
