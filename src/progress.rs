@@ -56,6 +56,71 @@ pub fn check_interrupt(op: &'static str) -> Result<()> {
     }
 }
 
+/// Seconds above which a dense job announces its estimate
+/// ([`announce_estimate`]): `HLAB_ESTIMATE_SECONDS`, default 60.
+pub fn estimate_threshold() -> f64 {
+    std::env::var("HLAB_ESTIMATE_SECONDS")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .unwrap_or(60.0)
+}
+
+/// Whether progress goes to stderr now (enabled, stderr a terminal, no
+/// `HLAB_NO_PROGRESS`).
+fn showing() -> bool {
+    PROGRESS_ENABLED.load(Ordering::Relaxed)
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("HLAB_NO_PROGRESS").is_none()
+}
+
+/// One line on stderr before (or at the start of) a dense job expected to
+/// take more than [`estimate_threshold`] seconds: `op: what, about T on this
+/// machine (basis); Ctrl-C stops it`. Shown where progress bars are.
+pub fn announce_estimate(
+    progress: Option<&Progress>,
+    op: &str,
+    what: &str,
+    seconds: f64,
+    basis: &str,
+) {
+    if seconds >= estimate_threshold() && showing() {
+        let line = format!(
+            "{op}: {what}, about {} on this machine ({basis}); Ctrl-C stops it",
+            human_seconds(seconds)
+        );
+        match progress.and_then(|p| p.bar.as_ref()) {
+            // Above the bar, not through it.
+            Some(b) => b.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+/// `42 s`, `3.2 min`, `1.5 h`.
+pub fn human_seconds(s: f64) -> String {
+    if s < 90.0 {
+        format!("{s:.0} s")
+    } else if s < 5400.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}
+
+/// `7,960`.
+pub fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Turns progress bars on or off for this process (the kernel turns them off).
 pub fn set_progress_enabled(on: bool) {
     PROGRESS_ENABLED.store(on, Ordering::SeqCst);

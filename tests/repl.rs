@@ -378,6 +378,55 @@ fn newcomer_session_at_80_columns() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Long work is never silent under `hlab run` and `hlab -e` when stderr is
+/// a terminal: progress bars, and one line with the estimate before a dense
+/// job expected to be long (the threshold lowered to 0 s here).
+#[test]
+fn run_and_eval_show_progress_and_estimates_in_a_terminal() {
+    let dir = temp_dir("runtty");
+    let script = dir.join("dense.rhai");
+    std::fs::write(
+        &script,
+        "let d = make_clusters(#{ n: 50, k: 10, dim: 4, seed: 1 });\n\
+         let m = mlp([4, 40, 40, 10], #{ seed: 1 });\n\
+         let s = eigs(hessian(m, d));\n\
+         print(`done ${s.len}`);\n",
+    )
+    .unwrap();
+    let socket = dir.join("tmux.sock").display().to_string();
+    let cmd = format!(
+        "env NO_COLOR=1 HLAB_ESTIMATE_SECONDS=0 {bin} run {script}; \
+         {bin} -e 'train(mlp([20, 16, 4]), make_clusters(#{{ n: 200, k: 4, dim: 20 }}), #{{ steps: 40000 }})'",
+        bin = hlab_bin(),
+        script = script.display()
+    );
+    let t = Tmux { socket };
+    let ok = Command::new("tmux")
+        .args(["-S", &t.socket, "-f", "/dev/null", "new-session", "-d"])
+        .args(["-s", "t", "-x", "120", "-y", "50", "sh", "-c", &cmd])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    t.tmux(&["set-option", "-t", "t", "remain-on-exit", "on"]);
+    let s = t.wait("the estimates", Duration::from_secs(30), |s| {
+        s.contains("done 2250")
+    });
+    assert!(
+        s.contains("hessian: P = 2,250 parameters, a 41 MB matrix, about ")
+            && s.contains("on this machine (timed on the first "),
+        "{s}"
+    );
+    assert!(
+        s.contains("eigs: all eigenvalues of a 2,250×2,250 matrix, 122 MB, about "),
+        "{s}"
+    );
+    t.wait("the progress bar of -e", Duration::from_secs(30), |s| {
+        s.contains("/40000")
+    });
+    drop(t);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn run_piped(input: &str) -> (bool, String, String) {
     let dir = temp_dir("pipe");
     let mut child = Command::new(hlab_bin())

@@ -160,7 +160,23 @@ impl<'a> ModelCurvature<'a> {
         };
         let in_block = |i: usize| (o1..o1 + p1).contains(&i);
         let rows: Vec<usize> = (0..p).filter(|&i| !in_block(i)).collect();
-        for chunk in rows.chunks(block.max(1)) {
+        let t0 = std::time::Instant::now();
+        for (c, chunk) in rows.chunks(block.max(1)).enumerate() {
+            if c == 1 {
+                // One line with the estimate when the whole job will be long.
+                let per_row = t0.elapsed().as_secs_f64() / block.max(1) as f64;
+                crate::progress::announce_estimate(
+                    Some(&progress),
+                    op,
+                    &format!(
+                        "P = {} parameters, a {} MB matrix",
+                        crate::progress::thousands(p),
+                        (8.0 * (p as f64).powi(2) / 1e6).round()
+                    ),
+                    per_row * rows.len() as f64,
+                    &format!("timed on the first {} rows", block.max(1)),
+                );
+            }
             check_interrupt(op)?;
             let b = chunk.len();
             let mut vs = Mat::zeros(b, p);

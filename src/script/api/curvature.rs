@@ -62,6 +62,37 @@ pub fn info_map(info: &crate::spectrum::SpectrumInfo) -> Map {
     m
 }
 
+/// Announces the expected time of a dense eigen-solve of an n × n matrix
+/// when it is long: O(n³), scaled from a 256 × 256 solve timed once per
+/// process (only for n ≥ 1500, where the solve takes seconds or more).
+fn announce_eig_estimate(n: usize, vectors: bool) {
+    static UNIT: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    if n < 1500 {
+        return;
+    }
+    let unit = *UNIT.get_or_init(|| {
+        let m = 256;
+        let a = crate::mat::Mat::from_fn(m, m, |i, j| 1.0 / (1.0 + (i + j) as f64));
+        let t0 = std::time::Instant::now();
+        let _ = crate::linalg::sym_eigvals_faer(&a);
+        t0.elapsed().as_secs_f64()
+    });
+    let scale = (n as f64 / 256.0).powi(3) * if vectors { 3.0 } else { 1.0 };
+    crate::progress::announce_estimate(
+        None,
+        "eigs",
+        &format!(
+            "all eigenvalues{} of a {}×{} matrix, {} MB",
+            if vectors { " and vectors" } else { "" },
+            crate::progress::thousands(n),
+            crate::progress::thousands(n),
+            (crate::linalg::eig_bytes(n, vectors) / 1e6).round()
+        ),
+        unit * scale,
+        "scaled as n³ from a timed 256×256 solve",
+    );
+}
+
 /// Refuses a dense eigen-solve of an n × n matrix above the memory budget.
 fn check_eig_memory(n: usize, vectors: bool) -> RResult<()> {
     let hint = if vectors {
@@ -132,8 +163,8 @@ fn spec(s: Spectrum) -> Spec {
 #[rhai::plugin::export_module]
 pub mod curvature {
     use super::{
-        check_eig_memory, check_lanczos_memory, check_slq_memory, curvature_of, info_map,
-        max_params, spec,
+        announce_eig_estimate, check_eig_memory, check_lanczos_memory, check_slq_memory,
+        curvature_of, info_map, max_params, spec,
     };
     use crate::curvature::hessian::{check_hessian as check, Curvature, ModelCurvature};
     use crate::curvature::lanczos::{lanczos_top, LanczosOpts, Which};
@@ -288,6 +319,7 @@ pub mod curvature {
     #[rhai_fn(name = "eigs", return_raw)]
     pub fn eigs1(a: Matrix) -> RResult<Spec> {
         check_eig_memory(a.0.rows(), false)?;
+        announce_eig_estimate(a.0.rows(), false);
         let (vals, info) = sym_eigvals(&a.0)?;
         Ok(spec(Spectrum::new(vals, info.spectrum_info(a.1))?))
     }
@@ -317,6 +349,7 @@ pub mod curvature {
         let o = Opts::of("eigs", opts)?;
         if o.bool("vectors", false)? {
             check_eig_memory(a.0.rows(), true)?;
+            announce_eig_estimate(a.0.rows(), true);
             let (vals, vecs, info) = sym_eig(&a.0)?;
             let mut m = Map::new();
             m.insert(
