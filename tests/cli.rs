@@ -368,3 +368,44 @@ fn help_from_the_shell() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("did you mean `train`?"), "{err}");
 }
+
+/// The README matches the program: every `$ hlab -e '…'` example prints the
+/// error line shown under it (position included), the clippy command is the
+/// one CI runs, and no link leaves the repository.
+#[test]
+fn readme_matches_the_program() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    let mut checked = 0;
+    for (i, l) in lines.iter().enumerate() {
+        let Some(code) = l
+            .strip_prefix("$ hlab -e '")
+            .and_then(|c| c.strip_suffix('\''))
+        else {
+            continue;
+        };
+        let want = lines[i + 1];
+        let out = hlab().args(["-e", code]).output().unwrap();
+        let got = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(got.trim_end(), want, "README example {code}");
+        checked += 1;
+    }
+    assert!(checked >= 3, "found {checked} examples");
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    let clippy = ci
+        .lines()
+        .find(|l| l.trim_start().starts_with("cargo clippy"))
+        .unwrap()
+        .trim();
+    assert!(readme.contains(&format!("`{clippy}`")), "README's clippy command is not CI's: {clippy}");
+    for bad in ["](../", "](/", "`shared/", "](shared/"] {
+        assert!(!readme.contains(bad), "a link outside the repository: {bad}");
+    }
+    // Every relative link names a file that exists.
+    for part in readme.split("](").skip(1) {
+        let target = part.split(')').next().unwrap();
+        if !target.starts_with("http") && !target.starts_with('#') {
+            assert!(root().join(target).exists(), "README links to missing {target}");
+        }
+    }
+}
