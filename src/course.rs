@@ -186,13 +186,16 @@ pub fn check(session: &mut Session, file_name: &str, code: &str) -> Verdict {
             (label_and_title(stem, original), orig_checks.to_string())
         }
         None => {
-            notes.push(format!(
-                "note: {file_name} is not one of the course's exercises; running its own checks"
-            ));
-            (
-                (file_name.to_string(), String::new()),
-                my_checks.unwrap_or("").to_string(),
-            )
+            // Said at once, and nothing of the file is run.
+            let names: Vec<&str> = EXERCISES.iter().map(|(s, _)| *s).collect();
+            return Verdict {
+                passed: false,
+                report: format!(
+                    "{file_name} is not one of the course's exercises ({}, in examples/course/); \
+                     it was not run — `hlab run {file_name}` runs any script",
+                    names.join(", ")
+                ),
+            };
         }
     };
     let steps = steps(mine);

@@ -397,15 +397,24 @@ fn readme_matches_the_program() {
         .find(|l| l.trim_start().starts_with("cargo clippy"))
         .unwrap()
         .trim();
-    assert!(readme.contains(&format!("`{clippy}`")), "README's clippy command is not CI's: {clippy}");
+    assert!(
+        readme.contains(&format!("`{clippy}`")),
+        "README's clippy command is not CI's: {clippy}"
+    );
     for bad in ["](../", "](/", "`shared/", "](shared/"] {
-        assert!(!readme.contains(bad), "a link outside the repository: {bad}");
+        assert!(
+            !readme.contains(bad),
+            "a link outside the repository: {bad}"
+        );
     }
     // Every relative link names a file that exists.
     for part in readme.split("](").skip(1) {
         let target = part.split(')').next().unwrap();
         if !target.starts_with("http") && !target.starts_with('#') {
-            assert!(root().join(target).exists(), "README links to missing {target}");
+            assert!(
+                root().join(target).exists(),
+                "README links to missing {target}"
+            );
         }
     }
 }

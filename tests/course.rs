@@ -137,3 +137,47 @@ fn a_partly_done_exercise_names_the_first_step_left() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A wrong answer fails its step with the right value and which way it is
+/// off (exercise 05 once accepted ‖H‖/‖R‖ for ‖R‖/‖H‖), wrong training gets
+/// a hint, and a file that is no exercise is refused without running it.
+#[test]
+fn wrong_answers_and_strangers_are_caught() {
+    let dir = std::env::temp_dir().join(format!("hlab-course-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let solution = std::fs::read_to_string(course_dir().join("05_spectrum.solution.rhai")).unwrap();
+    let wrong = solution.replace(
+        "let share0 = frob(r0) / frob(h0);",
+        "let share0 = frob(h0) / frob(r0);",
+    );
+    assert_ne!(wrong, solution);
+    let p = dir.join("05_spectrum.rhai");
+    std::fs::write(&p, &wrong).unwrap();
+    let (ok, text) = check(&p);
+    assert!(!ok, "{text}");
+    let last = last_lines(&text, 1);
+    assert!(last.contains("step 3") && last.contains("= 0.95"), "{last}");
+    assert!(last.contains("too large"), "{last}");
+
+    let untrained = solution.replace("epochs: 100,", "epochs: 1,");
+    assert_ne!(untrained, solution);
+    std::fs::write(&p, &untrained).unwrap();
+    let (ok, text) = check(&p);
+    assert!(!ok, "{text}");
+    let last = last_lines(&text, 1);
+    assert!(
+        last.contains("step 4") && last.contains("train as given"),
+        "{text}"
+    );
+
+    let stranger = dir.join("notes.rhai");
+    std::fs::write(&stranger, "print(\"ran anyway\");").unwrap();
+    let (ok, text) = check(&stranger);
+    assert!(!ok);
+    assert!(
+        text.contains("is not one of the course's exercises"),
+        "{text}"
+    );
+    assert!(!text.contains("ran anyway"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
