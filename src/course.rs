@@ -232,8 +232,14 @@ pub fn check(session: &mut Session, file_name: &str, code: &str) -> Verdict {
         )),
         Ok(_) => match pieces(session, mine, &checks, checks_line, &steps) {
             // Step by step: each step's code, then its checks, so a wrong
-            // answer shows before a later TODO stops the run.
+            // answer shows before a later TODO stops the run; a step that
+            // still holds a placeholder is not run (nothing half-done shows).
             Some(pieces) => pieces.iter().try_for_each(|p| {
+                if let (None, Some((l, _))) = (p.check_of, first_todo) {
+                    if (p.first_line..p.first_line + p.code.lines().count()).contains(&l) {
+                        return Err(ctx.todo_report().unwrap_or_default());
+                    }
+                }
                 session.eval(&p.code).map(|_| ()).map_err(|mut e| {
                     e.line = e.line.map(|l| l + p.first_line - 1);
                     ctx.report(&e, p.check_of)
@@ -383,6 +389,17 @@ impl Failure<'_> {
         self.steps.iter().find(|s| s.number == n)
     }
 
+    /// "step K not done yet: line L still has the `()` placeholder".
+    fn todo_report(&self) -> Option<String> {
+        let (line, todo_step) = self.first_todo?;
+        let src = self.mine.lines().nth(line - 1).unwrap_or("").trim();
+        Some(format!(
+            "{}: {} not done yet: line {line} still has the `()` placeholder:\n    {src}",
+            self.label,
+            describe(self.step(todo_step))
+        ))
+    }
+
     /// The report for error `e`, raised by the learner's code (`check_of`
     /// `None`) or by the checks (of a step, when known).
     fn report(&self, e: &ScriptError, check_of: Option<Option<usize>>) -> String {
@@ -407,13 +424,9 @@ impl Failure<'_> {
                 .map(|s| s.number),
         };
         // A placeholder at or before the failing step: that step is not done.
-        if let Some((line, todo_step)) = self.first_todo {
+        if let Some((_, todo_step)) = self.first_todo {
             if failed_step.is_none_or(|f| todo_step <= f) {
-                let src = self.mine.lines().nth(line - 1).unwrap_or("").trim();
-                return format!(
-                    "{label}: {} not done yet: line {line} still has the `()` placeholder:\n    {src}",
-                    describe(self.step(todo_step))
-                );
+                return self.todo_report().unwrap_or_default();
             }
         }
         match (check_of, failed_step) {

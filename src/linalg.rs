@@ -684,11 +684,23 @@ mod tests {
     }
 
     #[test]
-    fn asymmetric_input_is_symmetrised_and_reported() {
+    fn asymmetric_input_is_refused_and_rounding_is_symmetrised() {
+        // ‖A − Aᵀ‖_F / ‖A‖_F = √(2·0.2²) / √(1 + 4 + 4.84 + 1) = 0.0859…
         let a = Mat::from_rows(&[vec![1.0, 2.0], vec![2.2, 1.0]]).unwrap();
-        let (vals, info) = sym_eigvals(&a).unwrap();
-        assert!((vals[0] - (1.0 - 2.1)).abs() < 1e-14 && (vals[1] - 3.1).abs() < 1e-14);
-        assert!((info.asymmetry - 0.2 / 2.2).abs() < 1e-12);
+        let want = (2.0f64 * 0.04).sqrt() / 10.84f64.sqrt();
+        assert!((relative_asymmetry(&a) - want).abs() < 1e-15);
+        for e in [
+            sym_eigvals(&a).unwrap_err().to_string(),
+            sym_eig(&a).unwrap_err().to_string(),
+        ] {
+            assert!(e.starts_with("eigs: expected a symmetric matrix"), "{e}");
+            assert!(e.contains(&format!("got {want:.3e}")), "{e}");
+        }
+        // Rounding-level asymmetry passes, symmetrised and reported.
+        let b = Mat::from_rows(&[vec![1.0, 2.0], vec![2.0 + 1e-13, 1.0]]).unwrap();
+        let (vals, info) = sym_eigvals(&b).unwrap();
+        assert!((vals[0] + 1.0).abs() < 1e-12 && (vals[1] - 3.0).abs() < 1e-12);
+        assert!(info.asymmetry > 0.0 && info.asymmetry < 1e-12);
     }
 
     #[test]

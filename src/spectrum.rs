@@ -319,7 +319,7 @@ fn argmax_pair(desc: &[f64], edge: f64, score: impl Fn(f64, f64) -> f64) -> usiz
         }
     }
     if let Some(&last) = h.last() {
-        if h.len() < desc.len() && edge > 0.0 && !(score(last, edge) < best_s) {
+        if h.len() < desc.len() && edge > 0.0 && (score(last, edge) >= best_s || best_s.is_nan()) {
             return h.len();
         }
     }
@@ -387,7 +387,7 @@ pub fn elbow_count(desc: &[f64], edge: f64) -> usize {
     if head.len() < n && b > 0.0 {
         // The head against the edge: counts only as the largest gap.
         let g = head[head.len() - 1].ln() - b.ln();
-        if g > 0.0 && !(g < inner_max) {
+        if g > 0.0 && (g >= inner_max || inner_max.is_nan()) {
             return head.len();
         }
     }

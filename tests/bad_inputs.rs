@@ -202,7 +202,7 @@ fn table(t: &Scratch) -> Vec<(String, Vec<&'static str>)> {
         ("mlp([3, 2], #{ actv: \"tanh\" })".into(), &["mlp: unknown option `actv`", "did you mean `act`", "valid options: act, loss"]),
         ("train(m, d, #{ learning_rate: 0.1 })".into(), &["train: unknown option `learning_rate`", "valid options: lr, batch"]),
         ("make_clusters(#{ points: 10 })".into(), &["make_clusters: unknown option `points`", "valid options: n, k, dim"]),
-        ("top_eigs(m, d, 2, #{ iters: 5 })".into(), &["top_eigs: unknown option `iters`", "valid options: which, tol, max_iter"]),
+        ("top_eigs(m, d, 2, #{ iters: 5 })".into(), &["top_eigs: unknown option `iters`", "valid options: k, which, tol, max_iter"]),
         ("density(m, d, #{ bins: 5 })".into(), &["density: unknown option `bins`", "valid options: steps, probes"]),
         ("hessian(m, d, #{ max: 5 })".into(), &["hessian: unknown option `max`", "valid options: max_params"]),
         ("eigs(eye(2), #{ vector: true })".into(), &["eigs: unknown option `vector`", "did you mean `vectors`"]),
@@ -361,7 +361,7 @@ fn table(t: &Scratch) -> Vec<(String, Vec<&'static str>)> {
         ("train(m, d, #{ test: make_clusters(#{ n: 10, k: 2, dim: 5 }) })".into(), &["train: expected a test set with 3 features (the model's input size), got 5 features"]),
         ("train(m, d, #{ test: 5 })".into(), &["train: option `test`: expected a Dataset, got i64 5"]),
         ("density(m, d, #{ sigma2: -1 })".into(), &["density: sigma2: expected a positive number, got -1"]),
-        ("eigs(eye(3)).outliers(#{ rule: \"knee\" })".into(), &["outliers: rule: expected \"elbow\", \"gap\" or \"ratio\", got \"knee\""]),
+        ("eigs(eye(3)).outliers(#{ rule: \"knee\" })".into(), &["outliers: rule: expected \"elbow\", \"gap\", \"ratio\" or \"all\", got \"knee\""]),
         ("plot([1, 2, 3], [1, 2])".into(), &["plot: expected", "same length", "3", "2"]),
         ("hist(\"abc\")".into(), &["hist: expected a Vector, Spectrum or array of numbers, got string"]),
         // --- curvature in time and in space ---

@@ -131,7 +131,7 @@ fn a_partly_done_exercise_names_the_first_step_left() {
     std::fs::write(&mine, wrong).unwrap();
     let (_, out) = check(&mine);
     assert!(
-        out.contains("step 2 (count the parameters by hand) not done yet: p is 200, but the model has 227 parameters"),
+        out.contains("step 2 (count the parameters by hand) not done yet: p is 200, too few"),
         "{}",
         last_lines(&out, 4)
     );
@@ -143,7 +143,7 @@ fn a_partly_done_exercise_names_the_first_step_left() {
 /// a hint, and a file that is no exercise is refused without running it.
 #[test]
 fn wrong_answers_and_strangers_are_caught() {
-    let dir = std::env::temp_dir().join(format!("hlab-course-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("hlab-course05-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let solution = std::fs::read_to_string(course_dir().join("05_spectrum.solution.rhai")).unwrap();
     let wrong = solution.replace(
@@ -179,5 +179,50 @@ fn wrong_answers_and_strangers_are_caught() {
         "{text}"
     );
     assert!(!text.contains("ran anyway"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Exercise 01 does not show the parameter count before asking for it, and
+/// a step that still holds a placeholder prints nothing half-done.
+#[test]
+fn no_answers_before_the_question_and_nothing_half_done() {
+    let dir = std::env::temp_dir().join(format!("hlab-course01-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let solution = std::fs::read_to_string(course_dir().join("01_warmup.solution.rhai")).unwrap();
+    let p = dir.join("01_warmup.rhai");
+    let line = solution
+        .lines()
+        .find(|l| l.starts_with("let p = "))
+        .unwrap();
+    std::fs::write(&p, solution.replace(line, "let p = 100;")).unwrap();
+    let (ok, text) = check(&p);
+    assert!(!ok, "{text}");
+    assert!(
+        !text.contains("227"),
+        "the answer shows before it is asked for:\n{text}"
+    );
+    assert!(
+        last_lines(&text, 1).contains("step 2") && text.contains("too few"),
+        "{text}"
+    );
+    let line = solution
+        .lines()
+        .find(|l| l.starts_with("let predicted = "))
+        .unwrap();
+    std::fs::write(
+        &p,
+        solution.replace(line, "let predicted = (); // TODO: lr·‖g‖²"),
+    )
+    .unwrap();
+    let (ok, text) = check(&p);
+    assert!(!ok, "{text}");
+    assert!(
+        !text.contains("first order predicts"),
+        "half-done output:\n{text}"
+    );
+    assert!(
+        text.contains("step 3") && text.contains("placeholder"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

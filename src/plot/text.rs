@@ -416,8 +416,9 @@ mod tests {
             .map(|i| ((i * 7919) % 1000) as f64 / 100.0)
             .collect();
         let t = histogram(&values, 10, false).unwrap().to_text();
-        assert!(t.lines().next().unwrap().ends_with(" 100"), "{t}");
-        assert!(t.contains("y: count"));
+        assert_eq!(t.lines().next(), Some("histogram of 1000 values (10 bins)"));
+        assert!(t.lines().nth(1).unwrap().ends_with(" 100"), "{t}");
+        assert!(t.contains("x: value   y: count"));
         let t = histogram(&values, 10, true).unwrap().to_text();
         assert!(t.contains("symlog"));
     }
