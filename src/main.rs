@@ -210,10 +210,10 @@ fn main() -> ExitCode {
         Some(Command::Run { file, args }) => run_file(&file, &args),
         Some(Command::Check { file }) => check_file(&file),
         Some(Command::Help { name }) => {
-            let session = Session::new(stdout_sink());
+            let session = Session::new(sink());
             match hlab::repl::commands::help_for(&session, name.as_deref().unwrap_or("")) {
                 Ok(text) => {
-                    let _ = writeln!(std::io::stdout().lock(), "{text}");
+                    write_stdout(format!("{text}\n").as_bytes());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -346,6 +346,8 @@ fn kernel_refuses_a_device_as_its_connection_file() {
         assert!(err.contains(want), "{err}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `hlab help NAME` works from the shell, as `:help NAME` in the REPL.
 #[test]
 fn help_from_the_shell() {
