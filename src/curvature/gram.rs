@@ -344,109 +344,27 @@ pub fn class_decomposition(
     let (_, c_out) = net.resolve(OP, data)?;
     class_counts(OP, data, c_out)?;
     let g = gram_matrix(OP, net, data, true)?;
-    let (n, c) = (g.n, g.c);
-    let (y, counts) = class_counts(OP, data, c)?;
-    debug_assert_eq!(c, c_out);
-    let nc = n * c;
-    let m = &g.m;
-    let cc = c * c;
-    // MS[:, a·C + b] = (1/N_a) Σ_{i: yᵢ = a} M[:, b·N + i].
-    let mut ms = Mat::zeros(nc, cc);
-    for r in 0..nc {
-        crate::progress::check_interrupt(OP)?;
-        let row = m.row(r);
-        let out = &mut ms.data_mut()[r * cc..(r + 1) * cc];
-        for b in 0..c {
-            for (i, &yi) in y.iter().enumerate() {
-                out[yi * c + b] += row[b * n + i];
-            }
-        }
-        for a in 0..c {
-            let s = 1.0 / counts[a] as f64;
-            for b in 0..c {
-                out[a * c + b] *= s;
-            }
-        }
-    }
-    // Δ[s, t] = δ_sᵀ δ_t = N · (SᵀMS)[s, t].
-    let mut delta = Mat::zeros(cc, cc);
-    for (a, &na) in counts.iter().enumerate() {
-        for b in 0..c {
-            let s = a * c + b;
-            for (i, &yi) in y.iter().enumerate() {
-                if yi != a {
-                    continue;
-                }
-                let src = ms.row(b * n + i).to_vec();
-                for (t, v) in src.iter().enumerate() {
-                    let d = delta.at(s, t) + v;
-                    delta.set(s, t, d);
-                }
-            }
-            let w = n as f64 / na as f64;
-            for t in 0..cc {
-                let d = delta.at(s, t) * w;
-                delta.set(s, t, d);
-            }
-        }
-    }
-    crate::curvature::hessian::symmetrize(&mut delta);
-    let pi: Vec<f64> = counts.iter().map(|&k| k as f64 / n as f64).collect();
-    let [t_same, t_means, t_cross] = part_coefficients(&pi);
-    let part = |t: &Mat, name: &str| -> Result<Spectrum> {
-        let k = congruence(t, &delta)?;
-        gram_spectrum(&k, name, t0)
+    let (y, counts) = class_counts(OP, data, g.c)?;
+    let cl = Classes {
+        y: &y,
+        counts: &counts,
+        n: g.n,
+        c: g.c,
     };
-    let same_class = part(&t_same, "same_class")?;
-    let class_means = part(&t_means, "class_means")?;
-    let cross_class = part(&t_cross, "cross_class")?;
-    // The within-class Gram (I − SE)ᵀ M (I − SE).
-    let mut w = Mat::zeros(nc, nc);
-    let inv_n = 1.0 / n as f64;
-    for a in 0..c {
-        for i in 0..n {
-            crate::progress::check_interrupt(OP)?;
-            let r = a * n + i;
-            let ya = y[i] * c + a;
-            for b in 0..c {
-                for (j, &yj) in y.iter().enumerate() {
-                    let s = b * n + j;
-                    let v = m.at(r, s) - ms.at(r, yj * c + b) - ms.at(s, ya)
-                        + delta.at(ya, yj * c + b) * inv_n;
-                    w.data_mut()[r * nc + s] = v;
-                }
-            }
-        }
-    }
-    crate::curvature::hessian::symmetrize(&mut w);
-    let within = gram_spectrum(&w, "within", t0)?;
-    drop(w);
+    let m = &g.m;
+    let (ms, delta) = class_mean_grams(m, &cl)?;
+    let pi: Vec<f64> = counts.iter().map(|&k| k as f64 / g.n as f64).collect();
+    let [t_same, t_means, t_cross] = part_coefficients(&pi);
+    let same_class = gram_spectrum(&congruence(&t_same, &delta)?, "same_class", t0)?;
+    let k_means = congruence(&t_means, &delta)?;
+    let class_means = gram_spectrum(&k_means, "class_means", t0)?;
+    let cross_class = gram_spectrum(&congruence(&t_cross, &delta)?, "cross_class", t0)?;
+    let within = gram_spectrum(&within_gram(m, &ms, &delta, &cl)?, "within", t0)?;
     let gauss_newton = gram_spectrum(m, "gauss_newton", t0)?;
-    // Overlap: U_Gᵀ U_m = √N Λ^{-1/2} Qᵀ (M S) T R Σ^{-1/2}.
     let lam_max = gauss_newton.max().unwrap_or(0.0).max(0.0);
-    let (lam, q) = top_pairs(m, c)?;
-    let km = congruence(&t_means, &delta)?;
-    let (sig, r, _) = sym_eig(&km)?;
-    let sig_max = sig.iter().fold(0.0f64, |a, &b| a.max(b));
-    let mst = ms.matmul(&t_means)?; // NC × C
-    let qt_mst = q.transpose().matmul(&mst)?; // kG × C
-    let x = qt_mst.matmul(&r)?; // kG × C
-    let mut fro2 = 0.0;
-    for (gi, &l) in lam.iter().enumerate() {
-        if l <= RANK_TOL * lam_max {
-            continue;
-        }
-        for (mj, &s) in sig.iter().enumerate() {
-            if s <= RANK_TOL * sig_max {
-                continue;
-            }
-            let v = (n as f64).sqrt() * x.at(gi, mj) / (l.sqrt() * s.sqrt());
-            fro2 += v * v;
-        }
-    }
-    let overlap = fro2 / c as f64;
+    let overlap = overlap_with_means(m, &ms, &t_means, &k_means, lam_max, &cl)?;
     let matrices = if matrices {
-        Some(part_matrices(&g.state, &y, &counts, n, c)?)
+        Some(part_matrices(&g.state, &y, &counts, g.n, g.c)?)
     } else {
         None
     };
@@ -459,6 +377,110 @@ pub fn class_decomposition(
         overlap,
         matrices,
     })
+}
+
+/// The labels of a decomposition: `y[i]`, class sizes, N and C.
+struct Classes<'a> {
+    y: &'a [usize],
+    counts: &'a [usize],
+    n: usize,
+    c: usize,
+}
+
+/// `MS` ((N·C) × C²; column `a·C + b` = `(1/N_a) Σ_{yᵢ = a} M[:, b·N + i]`)
+/// and `Δ = N·SᵀMS` (C² × C²; `Δ[s, t] = δ_sᵀ δ_t`).
+fn class_mean_grams(m: &Mat, cl: &Classes) -> Result<(Mat, Mat)> {
+    let (n, c) = (cl.n, cl.c);
+    let (nc, cc) = (n * c, c * c);
+    let mut ms = Mat::zeros(nc, cc);
+    for r in 0..nc {
+        crate::progress::check_interrupt("class_decomposition")?;
+        let row = m.row(r);
+        let out = &mut ms.data_mut()[r * cc..(r + 1) * cc];
+        for b in 0..c {
+            for (i, &yi) in cl.y.iter().enumerate() {
+                out[yi * c + b] += row[b * n + i];
+            }
+        }
+        for (a, &na) in cl.counts.iter().enumerate() {
+            let s = 1.0 / na as f64;
+            for x in &mut out[a * c..(a + 1) * c] {
+                *x *= s;
+            }
+        }
+    }
+    let mut delta = Mat::zeros(cc, cc);
+    for b in 0..c {
+        for (i, &a) in cl.y.iter().enumerate() {
+            let s = a * c + b;
+            let w = n as f64 / cl.counts[a] as f64;
+            let src = ms.row(b * n + i);
+            let dst = &mut delta.data_mut()[s * cc..(s + 1) * cc];
+            for (d, v) in dst.iter_mut().zip(src) {
+                *d += w * v;
+            }
+        }
+    }
+    crate::curvature::hessian::symmetrize(&mut delta);
+    Ok((ms, delta))
+}
+
+/// The within-class Gram `(I − SE)ᵀ M (I − SE)`, E mapping column
+/// `(c′, i)` to `(yᵢ, c′)`.
+fn within_gram(m: &Mat, ms: &Mat, delta: &Mat, cl: &Classes) -> Result<Mat> {
+    let (n, c) = (cl.n, cl.c);
+    let nc = n * c;
+    let mut w = Mat::zeros(nc, nc);
+    let inv_n = 1.0 / n as f64;
+    for a in 0..c {
+        for (i, &yi) in cl.y.iter().enumerate() {
+            crate::progress::check_interrupt("class_decomposition")?;
+            let r = a * n + i;
+            let ya = yi * c + a;
+            for b in 0..c {
+                for (j, &yj) in cl.y.iter().enumerate() {
+                    let s = b * n + j;
+                    let v = m.at(r, s) - ms.at(r, yj * c + b) - ms.at(s, ya)
+                        + delta.at(ya, yj * c + b) * inv_n;
+                    w.data_mut()[r * nc + s] = v;
+                }
+            }
+        }
+    }
+    crate::curvature::hessian::symmetrize(&mut w);
+    Ok(w)
+}
+
+/// The mean squared cosine of the principal angles between G's top-C
+/// eigenvectors `V Q Λ^{-1/2}/√N` and the class-means part's range
+/// `D T R Σ^{-1/2}` (`D = V S`, `TᵀΔT = R Σ Rᵀ`):
+/// `U_Gᵀ U_m = √N Λ^{-1/2} Qᵀ (M S) T R Σ^{-1/2}`.
+fn overlap_with_means(
+    m: &Mat,
+    ms: &Mat,
+    t_means: &Mat,
+    k_means: &Mat,
+    lam_max: f64,
+    cl: &Classes,
+) -> Result<f64> {
+    let (lam, q) = top_pairs(m, cl.c)?;
+    let (sig, r, _) = sym_eig(k_means)?;
+    let sig_max = sig.iter().fold(0.0f64, |a, &b| a.max(b));
+    let x = q.transpose().matmul(&ms.matmul(t_means)?)?.matmul(&r)?; // kG × C
+    let mut fro2 = 0.0;
+    for (gi, &l) in lam.iter().enumerate() {
+        if l <= RANK_TOL * lam_max {
+            continue;
+        }
+        for (mj, &s) in sig.iter().enumerate() {
+            if s <= RANK_TOL * sig_max {
+                continue;
+            }
+            let v = (cl.n as f64).sqrt() * x.at(gi, mj) / (l.sqrt() * s.sqrt());
+            fro2 += v * v;
+        }
+    }
+    Ok(fro2 / cl.c as f64)
 }
 
 /// The four parts as P × P matrices from V itself (rows `v_{i,c}`).
