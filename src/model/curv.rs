@@ -128,25 +128,7 @@ impl CurvState {
             false,
             true,
         )?;
-        let p = self.p;
-        let mut out = Mat::zeros(b, p);
-        let mut off = 0;
-        for t in rgrads {
-            let cnt = t.elem_count() / b.max(1);
-            let vals = t.flatten_all()?.to_vec1::<f64>()?;
-            for j in 0..b {
-                out.data_mut()[j * p + off..j * p + off + cnt]
-                    .copy_from_slice(&vals[j * cnt..(j + 1) * cnt]);
-            }
-            off += cnt;
-        }
-        if off != p {
-            return Err(Error::invalid(
-                "hvp",
-                format!("internal: the R-pass gave {off} of {p} parameters"),
-            ));
-        }
-        Ok(out)
+        rows_of("hvp", rgrads, b, self.p)
     }
 
     /// `(fan_in, fan_out, bias)` of top-level layer `l` when it is `Linear`.
@@ -293,6 +275,32 @@ impl CurvState {
         }
         Ok(p1)
     }
+}
+
+/// Per-tensor results `(b, …)` of a batched pass as one `b × p` matrix
+/// (row j: direction j's values of every parameter tensor in flat order).
+pub(crate) fn rows_of(op: &'static str, parts: Vec<Tensor>, b: usize, p: usize) -> Result<Mat> {
+    let mut out = Mat::zeros(b, p);
+    let mut off = 0;
+    for t in parts {
+        let cnt = t.elem_count() / b.max(1);
+        let vals = t.flatten_all()?.to_vec1::<f64>()?;
+        if off + cnt > p {
+            break;
+        }
+        for j in 0..b {
+            out.data_mut()[j * p + off..j * p + off + cnt]
+                .copy_from_slice(&vals[j * cnt..(j + 1) * cnt]);
+        }
+        off += cnt;
+    }
+    if off != p {
+        return Err(Error::invalid(
+            op,
+            format!("internal: the pass gave {off} of {p} parameters"),
+        ));
+    }
+    Ok(out)
 }
 
 /// The rows of `vs` (b × P) as direction tensors `(b, *shape)` for `chain`.

@@ -248,25 +248,7 @@ impl CurvState {
         let (_, rgrads) = self.chain.r_backward(
             &self.w, &self.fwd, &self.bwd, &rf, 0, None, rdy, b, true, false, true,
         )?;
-        let p = self.p;
-        let mut out = Mat::zeros(b, p);
-        let mut off = 0;
-        for t in rgrads {
-            let cnt = t.elem_count() / b.max(1);
-            let vals = t.flatten_all()?.to_vec1::<f64>()?;
-            for j in 0..b {
-                out.data_mut()[j * p + off..j * p + off + cnt]
-                    .copy_from_slice(&vals[j * cnt..(j + 1) * cnt]);
-            }
-            off += cnt;
-        }
-        if off != p {
-            return Err(Error::invalid(
-                "gn_gram",
-                format!("internal: the backward pass gave {off} of {p} parameters"),
-            ));
-        }
-        Ok(out)
+        super::rows_of("gn_gram", rgrads, b, self.p)
     }
 
     /// V itself, as its transpose: a `(C·N) × P` matrix, row `c·N + i` =
