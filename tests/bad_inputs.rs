@@ -803,19 +803,23 @@ fn unsavable(t: &Scratch, ext: &str) -> PathBuf {
     t.path(&format!("{stem}{ext}"))
 }
 
+/// Every kind of save, with `PATH` for the target (after SAVE_PRELUDE).
+const SAVES: [(&str, &str); 4] = [
+    ("save_npy(zeros(4), PATH)", ".npy"),
+    ("save_params(m, PATH)", ".npy"),
+    ("save_params(m, PATH)", ".safetensors"),
+    ("save_svg(p, PATH)", ".svg"),
+];
+
+/// The values SAVES writes.
+const SAVE_PRELUDE: &str = "let m = mlp([3, 4, 2], #{ seed: 1 }); let p = plot([1, 4, 9]);";
+
 #[test]
 fn failed_saves_leave_existing_files_intact() {
     let t = Scratch::new("atomic-saves");
     let (mut s, _out) = Session::collecting();
-    s.eval("let m = mlp([3, 4, 2], #{ seed: 1 }); let p = plot([1, 4, 9]);")
-        .unwrap();
-    let saves = [
-        ("save_npy(zeros(4), PATH)", ".npy"),
-        ("save_params(m, PATH)", ".npy"),
-        ("save_params(m, PATH)", ".safetensors"),
-        ("save_svg(p, PATH)", ".svg"),
-    ];
-    for (call, ext) in saves {
+    s.eval(SAVE_PRELUDE).unwrap();
+    for (call, ext) in SAVES {
         // A successful save leaves exactly the file, no temporary beside it.
         let ok = t.path(&format!("ok{ext}"));
         let code = call.replace("PATH", &format!("\"{}\"", ok.display()));
@@ -899,17 +903,10 @@ fn saves_cannot_destroy_follow_or_loosen() {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let t = Scratch::new("save-safety");
     let (mut s, _out) = Session::collecting();
-    s.eval("let m = mlp([3, 4, 2], #{ seed: 1 }); let p = plot([1, 4, 9]);")
-        .unwrap();
-    let saves = [
-        ("save_npy(zeros(4), PATH)", ".npy"),
-        ("save_params(m, PATH)", ".npy"),
-        ("save_params(m, PATH)", ".safetensors"),
-        ("save_svg(p, PATH)", ".svg"),
-    ];
+    s.eval(SAVE_PRELUDE).unwrap();
     let victim = t.path("victim");
     std::fs::write(&victim, b"precious").unwrap();
-    for (k, (call, ext)) in saves.iter().enumerate() {
+    for (k, (call, ext)) in SAVES.iter().enumerate() {
         let with = |p: &Path| call.replace("PATH", &format!("\"{}\"", p.display()));
 
         let fifo = t.path(&format!("fifo{k}{ext}"));

@@ -427,10 +427,10 @@ fn run_and_eval_show_progress_and_estimates_in_a_terminal() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn run_piped(input: &str) -> (bool, String, String) {
-    let dir = temp_dir("pipe");
+/// `hlab` in `dir` with `input` written to its piped stdin (no history file).
+fn spawn_piped(dir: &std::path::Path, input: &str) -> std::process::Child {
     let mut child = Command::new(hlab_bin())
-        .current_dir(&dir)
+        .current_dir(dir)
         .env("HLAB_HISTORY", "")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -443,6 +443,12 @@ fn run_piped(input: &str) -> (bool, String, String) {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
+    child
+}
+
+fn run_piped(input: &str) -> (bool, String, String) {
+    let dir = temp_dir("pipe");
+    let child = spawn_piped(&dir, input);
     let out = child.wait_with_output().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     (
@@ -514,20 +520,7 @@ fn repl_save_is_atomic_and_refuses_a_fifo() {
         long.display(),
         dir.join("ok.rhai").display()
     );
-    let mut child = Command::new(hlab_bin())
-        .current_dir(&dir)
-        .env("HLAB_HISTORY", "")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    let mut child = spawn_piped(&dir, &input);
     let t0 = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if t0.elapsed() > Duration::from_secs(20) {

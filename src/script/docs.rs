@@ -281,7 +281,13 @@ pub const TOPICS: &[(&str, &[&str])] = &[
     ),
     (
         "spectra",
-        &["eigs", "top_eigs", "density", "marchenko_pastur"],
+        &[
+            "eigs",
+            "top_eigs",
+            "density",
+            "marchenko_pastur",
+            "ks_distance",
+        ],
     ),
     ("landscape", &["interpolate", "landscape"]),
     ("plots", &["plot", "hist", "save_svg"]),

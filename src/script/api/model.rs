@@ -427,6 +427,15 @@ pub mod model {
 
     /// Loads parameters saved by `save_params` (or by PyTorch with the same
     /// names) into the model, checking every shape.
+    ///
+    /// # Example
+    /// ```rhai
+    /// let path = temp_path("w.npy");
+    /// save_params(mlp([3, 4, 2], #{ seed: 1 }), path);
+    /// let m = mlp([3, 4, 2], #{ seed: 2 });
+    /// load_params(m, path);
+    /// print(m.params == mlp([3, 4, 2], #{ seed: 1 }).params);   // prints true
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn load_params(m: Model, path: &str) -> RResult<()> {
         m.write().load_params(std::path::Path::new(path))?;
