@@ -19,7 +19,7 @@
 
 use crate::script::docs::{self, FnDoc, Member};
 use crate::script::opts::option_keys;
-use crate::session::Session;
+use crate::script::Session;
 
 /// What may replace `code[start..end]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,7 +97,7 @@ impl Vocabulary {
     pub fn of(session: &Session) -> Vocabulary {
         Vocabulary {
             docs: session.docs(),
-            members: docs::members(session.engine()),
+            members: session.members(),
             vars: session
                 .variables()
                 .into_iter()
@@ -186,16 +186,15 @@ pub fn completeness(session: &Session, code: &str) -> Completeness {
     if scan(code).in_block_comment {
         return Completeness::Incomplete;
     }
-    let err = match session.engine().compile(code) {
-        Ok(_) => return Completeness::Complete,
+    let err = match session.check_syntax(code) {
+        Ok(()) => return Completeness::Complete,
         Err(e) => e,
     };
-    if let rhai::ParseErrorType::BadInput(rhai::LexError::UnterminatedString) = err.err_type() {
+    let (line, col) = (err.error.line, err.error.col);
+    if err.unterminated_string {
         // A backtick string spans lines; a "…" string only continues after `\`.
-        let opened_with_backtick = err
-            .position()
-            .line()
-            .zip(err.position().position())
+        let opened_with_backtick = line
+            .zip(col)
             .and_then(|(l, c)| code.lines().nth(l - 1)?.chars().nth(c - 1))
             == Some('`');
         return if opened_with_backtick || code.trim_end_matches([' ', '\t']).ends_with('\\') {
@@ -204,7 +203,7 @@ pub fn completeness(session: &Session, code: &str) -> Completeness {
             Completeness::Invalid
         };
     }
-    match (err.position().line(), err.position().position()) {
+    match (line, col) {
         (Some(l), Some(c)) if (l, c) >= end_position(code) => Completeness::Incomplete,
         _ => Completeness::Invalid,
     }

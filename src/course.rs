@@ -11,7 +11,7 @@
 //! plain words which step is not done yet: the first step that still holds
 //! a placeholder, or the step whose assert failed, or where the code failed.
 
-use crate::session::{ErrorKind, ScriptError, Session};
+use crate::script::{ErrorKind, ScriptError, Session};
 
 /// The marker line that starts an exercise's checks.
 pub const CHECKS_MARKER: &str = "// ==== checks";
@@ -215,21 +215,8 @@ pub fn check(session: &mut Session, file_name: &str, code: &str) -> Verdict {
         first_todo,
         mine,
     };
-    let outcome = match session.engine().compile(&full) {
-        Err(e) => Err(ctx.report(
-            &ScriptError {
-                message: e.to_string(),
-                line: e.position().line(),
-                col: e.position().position(),
-                source_line: e
-                    .position()
-                    .line()
-                    .and_then(|l| full.lines().nth(l - 1))
-                    .map(str::to_string),
-                kind: ErrorKind::Syntax,
-            },
-            None,
-        )),
+    let outcome = match session.check_syntax(&full) {
+        Err(e) => Err(ctx.report(&e.error, None)),
         Ok(_) => match pieces(session, mine, &checks, checks_line, &steps) {
             // Step by step: each step's code, then its checks, so a wrong
             // answer shows before a later TODO stops the run; a step that
@@ -359,9 +346,8 @@ fn pieces(
             });
         }
     }
-    let engine = session.engine();
     out.iter()
-        .all(|p| engine.compile(&p.code).is_ok())
+        .all(|p| session.check_syntax(&p.code).is_ok())
         .then_some(out)
 }
 

@@ -30,12 +30,12 @@ pub mod laws;
 pub mod linalg;
 pub mod mat;
 pub mod model;
+pub mod output;
 pub mod plot;
 pub mod progress;
 pub mod repl;
 pub mod rng;
 pub mod script;
-pub mod session;
 pub mod spectrum;
 pub mod train;
 

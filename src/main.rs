@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use hlab::repl::{sink, write_stdout};
-use hlab::session::{ErrorKind, ScriptError, Session};
+use hlab::script::{ErrorKind, ScriptError, Session};
 use std::process::ExitCode;
 
 /// hlab — the curvature of neural-network loss surfaces, interactively.

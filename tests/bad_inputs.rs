@@ -5,7 +5,7 @@
 
 use hlab::data::npy::{npy_bytes, NpyArray};
 use hlab::model::{MlpOpts, Network};
-use hlab::session::{ErrorKind, ScriptError, Session};
+use hlab::script::{ErrorKind, ScriptError, Session};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,8 @@
 //! Every documented function's ```rhai example runs, and its `// prints …`
 //! comments match what it prints — so help text cannot go stale.
 
-use hlab::session::{Output, Session};
+use hlab::output::Output;
+use hlab::script::Session;
 
 /// The `// prints X` expectations of an example, in order.
 fn expectations(example: &str) -> Vec<String> {

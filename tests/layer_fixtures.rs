@@ -10,7 +10,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use hlab::data::npy::{read_npy, NpyArray};
-use hlab::session::Session;
+use hlab::script::Session;
 use std::path::{Path, PathBuf};
 
 fn dir() -> PathBuf {

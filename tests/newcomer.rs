@@ -2,7 +2,7 @@
 //! consistent calls (counts positional or as options, integers for floats,
 //! properties, `info` keys), and outlier rules that hold on full spectra.
 
-use hlab::session::Session;
+use hlab::script::Session;
 
 fn session() -> Session {
     Session::collecting().0

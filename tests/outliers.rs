@@ -4,7 +4,7 @@
 //! unbalanced classes), their Gram spectra against the matrices' own
 //! eigenvalues, G's eigenvectors, and bad input.
 
-use hlab::session::{ErrorKind, Session};
+use hlab::script::{ErrorKind, Session};
 
 fn run(code: &str) -> Session {
     let (mut s, _out) = Session::collecting();

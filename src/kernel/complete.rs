@@ -3,7 +3,7 @@
 //! protocol's shapes.
 
 use crate::complete::{self, Completeness};
-use crate::session::Session;
+use crate::script::Session;
 use serde_json::{json, Value};
 
 /// `(start, end, matches)`: byte offsets of the text the matches replace,

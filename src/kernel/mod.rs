@@ -2,7 +2,7 @@
 //!
 //! `hlab kernel --connection-file F` binds the five sockets the connection
 //! file names ([`ConnectionInfo`]) and serves them on one async thread,
-//! while a second thread ([`worker`]) owns the [`crate::session::Session`]
+//! while a second thread ([`worker`]) owns the [`crate::script::Session`]
 //! and evaluates cells:
 //!
 //! | socket | type | what is on it |

@@ -8,7 +8,8 @@
 //! IOPub as they happen, tagged with the request they belong to.
 
 use super::wire::Message;
-use crate::session::{Display, ErrorKind, Output, ScriptError, Session};
+use crate::output::{Display, Output};
+use crate::script::{ErrorKind, ScriptError, Session};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc::UnboundedSender, oneshot};

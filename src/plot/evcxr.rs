@@ -1,13 +1,13 @@
 //! Charts in evcxr notebooks: using the hlab crate from Rust in Jupyter
-//! (the evcxr kernel), a [`Figure`], a script [`Plot`], a [`Spectrum`] or a
-//! [`Density`] as the value of a cell shows as SVG (the same chart as
-//! `plot(value)` draws), with the text chart as the plain-text fallback.
+//! (the evcxr kernel), a [`Figure`], a [`Spectrum`] or a [`Density`] as
+//! the value of a cell shows as SVG (the same chart as `plot(value)`
+//! draws), with the text chart as the plain-text fallback. (A script
+//! `Plot` has the same display, next to its type in `script::types`.)
 //!
 //! evcxr calls a value's `evcxr_display` method; it prints each MIME type
 //! through `evcxr_runtime`, and the notebook picks the richest.
 
 use super::{views, Figure};
-use crate::script::types::Plot;
 use crate::spectrum::{Density, Spectrum};
 
 impl Figure {
@@ -24,19 +24,6 @@ impl Figure {
 impl evcxr_runtime::Display for Figure {
     fn evcxr_display(&self) {
         Figure::evcxr_display(self)
-    }
-}
-
-impl Plot {
-    /// Shows the plot in an evcxr notebook (see [`Figure::evcxr_display`]).
-    pub fn evcxr_display(&self) {
-        self.fig.evcxr_display()
-    }
-}
-
-impl evcxr_runtime::Display for Plot {
-    fn evcxr_display(&self) {
-        Plot::evcxr_display(self)
     }
 }
 
@@ -93,16 +80,12 @@ mod tests {
     }
 
     #[test]
-    fn figures_and_plots_have_an_evcxr_display() {
+    fn figures_have_an_evcxr_display() {
         fn shows<T: evcxr_runtime::Display>(v: &T) {
             v.evcxr_display();
         }
         let chart = Chart::new().with_series(Series::line("y", vec![0.0, 1.0], vec![1.0, 2.0]));
         let fig = Figure::new(vec![chart]);
         shows(&fig);
-        shows(&Plot {
-            fig: std::sync::Arc::new(fig),
-            id: 0,
-        });
     }
 }

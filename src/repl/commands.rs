@@ -3,7 +3,7 @@
 use super::{eval_interruptible, format_error, human_time};
 use crate::script::docs;
 use crate::script::opts::closest;
-use crate::session::Session;
+use crate::script::Session;
 use std::io::Write;
 use std::time::Instant;
 
@@ -161,7 +161,7 @@ pub fn help_for(session: &Session, arg: &str) -> Result<String, String> {
     }
     let name = arg.trim_start_matches(':');
     if !arg.starts_with(':') {
-        let members = docs::members(session.engine());
+        let members = session.members();
         if let Some(t) = docs::type_help(&fn_docs, &members, name) {
             return Ok(t.trim_end().to_string());
         }

@@ -2,7 +2,7 @@
 //! [`crate::complete`], hints, and a little colour.
 
 use crate::complete::{self, call_signatures, complete_in, Completeness, Vocabulary};
-use crate::session::Session;
+use crate::script::Session;
 use rustyline::completion::Completer;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::{Hint, Hinter};

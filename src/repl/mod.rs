@@ -20,7 +20,8 @@ pub mod commands;
 pub mod helper;
 
 use crate::complete::{completeness, Completeness};
-use crate::session::{Display, ErrorKind, Output, ScriptError, Session, Sink};
+use crate::output::{Display, Output, Sink};
+use crate::script::{ErrorKind, ScriptError, Session};
 use commands::{run_command, Ctx, Flow};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;

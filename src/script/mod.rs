@@ -8,10 +8,13 @@
 pub mod api;
 pub mod docs;
 pub mod opts;
+pub mod session;
 pub mod stdlib;
 pub mod types;
 
-use crate::session::{Display, Output, Sink};
+pub use session::{ErrorKind, ScriptError, Session, SyntaxError};
+
+use crate::output::{Display, Output, Sink};
 use rhai::{Dynamic, Engine, EvalAltResult, Position};
 use std::cell::RefCell;
 

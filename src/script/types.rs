@@ -451,11 +451,24 @@ impl Plot {
     }
 
     /// Text and SVG.
-    pub fn display(&self) -> crate::session::Display {
-        crate::session::Display {
+    pub fn display(&self) -> crate::output::Display {
+        crate::output::Display {
             text: self.fig.to_text(),
             svg: self.fig.to_svg().ok(),
         }
+    }
+}
+
+impl Plot {
+    /// Shows the plot in an evcxr notebook (see [`crate::plot::Figure::evcxr_display`]).
+    pub fn evcxr_display(&self) {
+        self.fig.evcxr_display()
+    }
+}
+
+impl evcxr_runtime::Display for Plot {
+    fn evcxr_display(&self) {
+        Plot::evcxr_display(self)
     }
 }
 
@@ -471,5 +484,18 @@ mod tests {
         assert_eq!(fmt_num(1.5e-7), "1.5e-7");
         assert_eq!(fmt_num(-2.0e9), "-2e9");
         assert_eq!(fmt_list(&[1.0, 2.0, 3.0, 4.0], 3), "[1, 2, …, 4]");
+    }
+
+    #[test]
+    fn plots_have_an_evcxr_display() {
+        fn shows<T: evcxr_runtime::Display>(v: &T) {
+            v.evcxr_display();
+        }
+        use crate::plot::{Chart, Figure, Series};
+        let chart = Chart::new().with_series(Series::line("y", vec![0.0, 1.0], vec![1.0, 2.0]));
+        shows(&Plot {
+            fig: Arc::new(Figure::new(vec![chart])),
+            id: 0,
+        });
     }
 }

@@ -162,7 +162,7 @@ pub mod net {
         };
         let m = Network::new(layers_of("net", &layers)?, &no)?;
         if input.is_some() {
-            crate::script::display_now(crate::session::Display {
+            crate::script::display_now(crate::output::Display {
                 text: crate::script::types::layer_table(&m),
                 svg: None,
             });

@@ -7,43 +7,20 @@
 //! for plots, SVG for a notebook. Errors come back as [`ScriptError`] with
 //! the position; the session keeps every variable defined before.
 
+use crate::output::{Display, Output, Sink};
 use crate::script;
 use rhai::{Dynamic, Engine, EvalAltResult, Scope, AST};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, Once};
 
-/// A rich value: text always, SVG for charts.
+/// Code that does not parse ([`Session::check_syntax`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Display {
-    /// text/plain.
-    pub text: String,
-    /// image/svg+xml, for plots.
-    pub svg: Option<String>,
+pub struct SyntaxError {
+    /// The error, with its position (kind [`ErrorKind::Syntax`]).
+    pub error: ScriptError,
+    /// The code ends inside a string literal.
+    pub unterminated_string: bool,
 }
-
-impl Display {
-    /// Plain text only.
-    pub fn text(s: impl Into<String>) -> Self {
-        Display {
-            text: s.into(),
-            svg: None,
-        }
-    }
-}
-
-/// Something a running evaluation emits.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Output {
-    /// Text for standard output (`print`).
-    Stdout(String),
-    /// Text for standard error (`debug`, warnings).
-    Stderr(String),
-    /// A rich value shown now (plots).
-    Display(Display),
-}
-
-/// Where a session's outputs go.
-pub type Sink = Arc<dyn Fn(Output) + Send + Sync>;
 
 /// What kind of failure a [`ScriptError`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,8 +203,36 @@ impl Session {
     }
 
     /// The engine (for docs and completion).
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// Whether `code` parses; a failure says where, and whether it is a
+    /// string left open at the end (the REPL then reads another line).
+    pub fn check_syntax(&self, code: &str) -> Result<(), SyntaxError> {
+        let e = match self.engine.compile(code) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let unterminated_string = matches!(
+            e.err_type(),
+            rhai::ParseErrorType::BadInput(rhai::LexError::UnterminatedString)
+        );
+        let line = e.position().line();
+        Err(SyntaxError {
+            error: ScriptError {
+                message: e.to_string(),
+                line,
+                col: e.position().position(),
+                source_line: line
+                    .and_then(|l| code.lines().nth(l - 1))
+                    .map(str::to_string),
+                kind: ErrorKind::Syntax,
+            },
+            unterminated_string,
+        })
+    }
+
+    /// The methods and properties of every script type (completion after
+    /// `value.`).
+    pub fn members(&self) -> Vec<script::docs::Member> {
+        script::docs::members(&self.engine)
     }
 
     /// Functions defined so far (stdlib and user).
