@@ -3,7 +3,7 @@
 //!
 //! [`complete`] looks at the code left of the cursor and offers, by context:
 //! option keys inside `#{ … }` passed to a known call (`train(m, d, #{ l` →
-//! `lr`, `log_every`, from [`crate::script::opts::OPTION_KEYS`]); properties
+//! `lr`, `log_every`, from [`crate::script::api::OPTION_KEYS`]); properties
 //! and methods after `value.` (by the value's type when the receiver is a
 //! variable or a chain of properties of one, e.g. `m.` on a Model offers
 //! `num_params`, `sizes`, `params`, `clone`); `:commands` and their arguments
@@ -17,8 +17,8 @@
 //! left open) is [`Completeness::Incomplete`]; any other error, such as
 //! `foo(1 2)`, is [`Completeness::Invalid`] — submitting it shows the error.
 
+use crate::script::api::option_keys;
 use crate::script::docs::{self, FnDoc, Member};
-use crate::script::opts::option_keys;
 use crate::script::Session;
 
 /// What may replace `code[start..end]`.

@@ -87,11 +87,6 @@ fn clean_type(t: &str) -> String {
     let flush = |word: &mut String, out: &mut String| {
         let w = word.rsplit("::").next().unwrap_or(word).to_string();
         out.push_str(match w.as_str() {
-            "Data" => "Dataset",
-            "Hist" => "History",
-            "Spec" => "Spectrum",
-            "Dens" => "Density",
-            "CurveV" => "Curve",
             "INT" | "i64" => "int",
             "FLOAT" | "f64" => "float",
             "ImmutableString" | "str" | "String" => "string",
@@ -310,32 +305,9 @@ pub const TOPICS: &[(&str, &[&str])] = &[
     ("checks", &["assert", "assert_close", "check_hessian"]),
 ];
 
-/// The script types, with one line each, for `:help TYPE`.
-pub const TYPES: &[(&str, &str)] = &[
-    (
-        "Vector",
-        "a flat f64 vector (parameters, gradients, directions)",
-    ),
-    ("Matrix", "a dense f64 matrix"),
-    (
-        "Dataset",
-        "inputs N×d with integer class labels (or N×k targets)",
-    ),
-    (
-        "Model",
-        "a network (a sequence of layers) and its parameters",
-    ),
-    ("Layer", "one module of a network, as torch.nn names it"),
-    ("History", "what training recorded"),
-    (
-        "Spectrum",
-        "eigenvalues, ascending, plus how they were obtained",
-    ),
-    ("Density", "a smoothed spectral density"),
-    ("Curve", "a loss/accuracy profile along a line"),
-    ("Surface", "the loss on a plane of parameters"),
-    ("Plot", "a chart: text in a terminal, SVG in Jupyter"),
-];
+/// The script types, with one line each, for `:help TYPE` (the table in
+/// [`super::types`]).
+pub use super::types::TYPES;
 
 /// The first line of the doc of `name` (the longest doc among its
 /// overloads), or "".

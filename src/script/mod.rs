@@ -49,19 +49,8 @@ pub fn display_now(d: Display) {
 pub fn build_engine() -> Engine {
     let mut engine = Engine::new();
     engine.set_max_expr_depths(256, 128);
-    engine
-        .register_type_with_name::<types::Vector>("Vector")
-        .register_type_with_name::<types::Matrix>("Matrix")
-        .register_type_with_name::<types::Data>("Dataset")
-        .register_type_with_name::<types::Model>("Model")
-        .register_type_with_name::<types::LayerV>("Layer")
-        .register_type_with_name::<types::Hist>("History")
-        .register_type_with_name::<types::Plot>("Plot")
-        .register_type_with_name::<types::Spec>("Spectrum")
-        .register_type_with_name::<types::Dens>("Density")
-        .register_type_with_name::<types::CurveV>("Curve")
-        .register_type_with_name::<types::SurfaceV>("Surface");
-    engine.register_iterator::<types::Spec>();
+    types::register(&mut engine);
+    engine.register_iterator::<types::Spectrum>();
     engine.register_iterator::<types::Vector>();
     api::register(&mut engine);
     engine.on_progress(|_| {
@@ -76,25 +65,9 @@ pub fn build_engine() -> Engine {
 
 /// The text a value shows in the REPL, `print` and Jupyter.
 pub fn show(value: &Dynamic) -> String {
-    macro_rules! try_show {
-        ($($t:ty),*) => {
-            $(if let Some(v) = value.read_lock::<$t>() {
-                return v.to_string();
-            })*
-        };
+    if let Some(text) = types::show(value) {
+        return text;
     }
-    try_show!(
-        types::Vector,
-        types::Matrix,
-        types::Data,
-        types::Model,
-        types::LayerV,
-        types::Hist,
-        types::Spec,
-        types::Dens,
-        types::CurveV,
-        types::SurfaceV
-    );
     if value.is_string() {
         return format!("{value:?}");
     }
@@ -131,16 +104,20 @@ pub fn forget_shown() {
 /// cell is not shown twice.
 pub fn display_plot(p: &types::Plot) {
     LAST_SHOWN.with(|c| c.set(p.id));
-    display_now(p.display());
+    display_now(types::ScriptType::display(p));
 }
 
-/// A rich display for values that have one (plots): `Some(None)` when the
-/// value was already shown as it was made.
-pub fn rich(v: &Dynamic) -> Option<Option<Display>> {
-    let p = v.read_lock::<types::Plot>()?;
-    if LAST_SHOWN.with(|c| c.get()) == p.id {
-        Some(None)
-    } else {
-        Some(Some(p.display()))
+/// How a value shows as the result of an evaluation: its display from the
+/// table of script types (text, and SVG for plots), or its text; `None` for
+/// `()` and for a plot already shown as it was made.
+pub fn display_value(v: &Dynamic) -> Option<Display> {
+    if v.is_unit() {
+        return None;
     }
+    if let Some(p) = v.read_lock::<types::Plot>() {
+        if LAST_SHOWN.with(|c| c.get()) == p.id {
+            return None;
+        }
+    }
+    Some(types::display(v).unwrap_or_else(|| Display::text(show(v))))
 }

@@ -361,7 +361,7 @@ impl Session {
         fns.clear_statements();
         self.functions = fns;
         self.inputs.push(code.to_string());
-        Ok(display_value(&value))
+        Ok(script::display_value(&value))
     }
 
     /// Docs of every function this session knows.
@@ -376,16 +376,6 @@ impl Session {
         self.functions = script::stdlib::compile(&self.engine).unwrap_or_else(|_| AST::empty());
         self.inputs.clear();
     }
-}
-
-fn display_value(v: &Dynamic) -> Option<Display> {
-    if v.is_unit() {
-        return None;
-    }
-    if let Some(d) = script::rich(v) {
-        return d;
-    }
-    Some(Display::text(script::show(v)))
 }
 
 fn make_error(code: &str, message: String, pos: rhai::Position, kind: ErrorKind) -> ScriptError {
@@ -437,10 +427,6 @@ fn script_type(t: &str) -> String {
         "f64" | "f32" | "FLOAT" => "float".into(),
         "array" => "Array".into(),
         "map" => "Map".into(),
-        "Data" => "Dataset".into(),
-        "Hist" => "History".into(),
-        "Spec" => "Spectrum".into(),
-        "Dens" => "Density".into(),
         other => other.to_string(),
     }
 }

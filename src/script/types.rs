@@ -1,10 +1,9 @@
 //! The script-side values: thin handles around hlab's math types, and how
 //! each one prints (shape, first values, provenance — never a Rust path).
 
-use crate::data::{Dataset, Targets};
+use crate::data::Targets;
 use crate::mat::Mat;
 use crate::model::Network;
-use crate::train::History;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -119,17 +118,17 @@ impl fmt::Display for Matrix {
 
 /// A data set (`Dataset` in scripts).
 #[derive(Clone, Debug)]
-pub struct Data(pub Arc<Dataset>);
+pub struct Dataset(pub Arc<crate::data::Dataset>);
 
 /// `" (shape [1, 28, 28])"` when the samples have a shape.
-fn shape_note(d: &Dataset) -> String {
+fn shape_note(d: &crate::data::Dataset) -> String {
     match d.shape() {
         Some(s) => format!(" (shape {s:?})"),
         None => String::new(),
     }
 }
 
-impl fmt::Display for Data {
+impl fmt::Display for Dataset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.0;
         match d.targets() {
@@ -168,9 +167,9 @@ impl fmt::Display for Data {
 
 /// A layer (`Layer` in scripts): a module description for `net`.
 #[derive(Clone, Debug)]
-pub struct LayerV(pub std::sync::Arc<dyn crate::model::Layer>);
+pub struct Layer(pub std::sync::Arc<dyn crate::model::Layer>);
 
-impl fmt::Display for LayerV {
+impl fmt::Display for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0.describe())
     }
@@ -259,9 +258,9 @@ pub fn layer_table(m: &Network) -> String {
 
 /// What training recorded (`History` in scripts).
 #[derive(Clone, Debug)]
-pub struct Hist(pub Arc<History>);
+pub struct History(pub Arc<crate::train::History>);
 
-impl fmt::Display for Hist {
+impl fmt::Display for History {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let h = &self.0;
         let span = |xs: &[f64]| match (xs.first(), xs.last()) {
@@ -297,9 +296,9 @@ impl fmt::Display for Hist {
 
 /// Eigenvalues with provenance (`Spectrum` in scripts).
 #[derive(Clone, Debug)]
-pub struct Spec(pub Arc<crate::spectrum::Spectrum>);
+pub struct Spectrum(pub Arc<crate::spectrum::Spectrum>);
 
-impl fmt::Display for Spec {
+impl fmt::Display for Spectrum {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.0;
         let i = &s.info;
@@ -330,7 +329,7 @@ impl fmt::Display for Spec {
     }
 }
 
-impl IntoIterator for Spec {
+impl IntoIterator for Spectrum {
     type Item = f64;
     type IntoIter = std::vec::IntoIter<f64>;
     fn into_iter(self) -> Self::IntoIter {
@@ -340,9 +339,9 @@ impl IntoIterator for Spec {
 
 /// A smoothed spectral density (`Density` in scripts).
 #[derive(Clone, Debug)]
-pub struct Dens(pub Arc<crate::spectrum::Density>);
+pub struct Density(pub Arc<crate::spectrum::Density>);
 
-impl fmt::Display for Dens {
+impl fmt::Display for Density {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.0;
         let i = &d.info;
@@ -370,9 +369,9 @@ impl fmt::Display for Dens {
 
 /// A loss profile along a line (`Curve` in scripts).
 #[derive(Clone, Debug)]
-pub struct CurveV(pub Arc<crate::landscape::Curve>);
+pub struct Curve(pub Arc<crate::landscape::Curve>);
 
-impl fmt::Display for CurveV {
+impl fmt::Display for Curve {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.0;
         let lo = c.loss.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -402,9 +401,9 @@ impl fmt::Display for CurveV {
 
 /// The loss on a plane (`Surface` in scripts).
 #[derive(Clone, Debug)]
-pub struct SurfaceV(pub Arc<crate::landscape::Surface>);
+pub struct Surface(pub Arc<crate::landscape::Surface>);
 
-impl fmt::Display for SurfaceV {
+impl fmt::Display for Surface {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.0;
         let d = s.loss.data();
@@ -449,14 +448,6 @@ impl Plot {
         super::display_plot(&p);
         p
     }
-
-    /// Text and SVG.
-    pub fn display(&self) -> crate::output::Display {
-        crate::output::Display {
-            text: self.fig.to_text(),
-            svg: self.fig.to_svg().ok(),
-        }
-    }
 }
 
 impl Plot {
@@ -469,6 +460,94 @@ impl Plot {
 impl evcxr_runtime::Display for Plot {
     fn evcxr_display(&self) {
         Plot::evcxr_display(self)
+    }
+}
+
+/// A script-visible value: how it shows as text (its `Display`, used by
+/// `print`, the REPL, `:vars` and Jupyter's text/plain) and, where it has
+/// one, a rich display (plots: SVG).
+pub trait ScriptType: fmt::Display + Clone + Send + Sync + 'static {
+    /// Text, and SVG where the value is a chart.
+    fn display(&self) -> crate::output::Display {
+        crate::output::Display::text(self.to_string())
+    }
+}
+
+/// The one table of script types. Each row is the Rust wrapper, which has
+/// the name scripts see, and the line `:help` gives it; registration with
+/// rhai (`to_string`/`to_debug` included), the text a value shows, its rich
+/// display and the docs' list of types all come from here. Adding a type
+/// is one row (and its `impl ScriptType`).
+macro_rules! script_types {
+    ($($t:ident: $about:expr),* $(,)?) => {
+        /// Every script type with one line saying what it is (`:help TYPE`).
+        pub const TYPES: &[(&str, &str)] = &[$((stringify!($t), $about)),*];
+
+        /// Registers every script type with `engine`, with `print`'s text.
+        pub fn register(engine: &mut rhai::Engine) {
+            $(
+                engine
+                    .register_type_with_name::<$t>(stringify!($t))
+                    .register_fn("to_string", |v: &mut $t| v.to_string())
+                    .register_fn("to_debug", |v: &mut $t| v.to_string());
+            )*
+        }
+
+        /// The text of a script-type value; `None` for rhai's own values.
+        pub fn show(value: &rhai::Dynamic) -> Option<String> {
+            $(if let Some(v) = value.read_lock::<$t>() {
+                return Some(v.to_string());
+            })*
+            None
+        }
+
+        /// The display (text, and SVG for charts) of a script-type value.
+        pub fn display(value: &rhai::Dynamic) -> Option<crate::output::Display> {
+            $(if let Some(v) = value.read_lock::<$t>() {
+                return Some(ScriptType::display(&*v));
+            })*
+            None
+        }
+    };
+}
+
+script_types! {
+    Vector: "a flat f64 vector (parameters, gradients, directions)",
+    Matrix: "a dense f64 matrix",
+    Dataset: "inputs N×d with integer class labels (or N×k targets)",
+    Model: "a network (a sequence of layers) and its parameters",
+    Layer: "one module of a network, as torch.nn names it",
+    History: "what training recorded",
+    Spectrum: "eigenvalues, ascending, plus how they were obtained",
+    Density: "a smoothed spectral density",
+    Curve: "a loss/accuracy profile along a line",
+    Surface: "the loss on a plane of parameters",
+    Plot: "a chart: text in a terminal, SVG in Jupyter",
+}
+
+impl ScriptType for Vector {}
+impl ScriptType for Matrix {}
+impl ScriptType for Dataset {}
+impl ScriptType for Model {}
+impl ScriptType for Layer {}
+impl ScriptType for History {}
+impl ScriptType for Spectrum {}
+impl ScriptType for Density {}
+impl ScriptType for Curve {}
+impl ScriptType for Surface {}
+
+impl ScriptType for Plot {
+    fn display(&self) -> crate::output::Display {
+        crate::output::Display {
+            text: self.fig.to_text(),
+            svg: self.fig.to_svg().ok(),
+        }
+    }
+}
+
+impl fmt::Display for Plot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.fig.to_text())
     }
 }
 

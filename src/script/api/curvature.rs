@@ -4,7 +4,7 @@
 
 use crate::curvature::hessian::{Curvature, DEFAULT_MAX_PARAMS};
 use crate::script::opts::Opts;
-use crate::script::types::Spec;
+use crate::script::types;
 use crate::spectrum::Spectrum;
 use rhai::{Dynamic, EvalAltResult, Map, INT};
 use std::sync::Arc;
@@ -156,8 +156,8 @@ fn check_slq_memory(p: usize, steps: usize, probes: usize, points: usize) -> RRe
     )?)
 }
 
-fn spec(s: Spectrum) -> Spec {
-    Spec(Arc::new(s))
+fn spec(s: Spectrum) -> types::Spectrum {
+    types::Spectrum(Arc::new(s))
 }
 
 #[rhai::plugin::export_module]
@@ -171,8 +171,9 @@ pub mod curvature {
     use crate::curvature::slq::{slq_density, SlqOpts};
     use crate::curvature::trace::hutchinson;
     use crate::linalg::{sym_eig, sym_eigvals};
+    use crate::script::opts::Keys;
     use crate::script::opts::{script_err, Opts};
-    use crate::script::types::{Data, Dens, Matrix, Model, Spec, Vector};
+    use crate::script::types::{self, Matrix, Model, Vector};
     use crate::spectrum::{OutlierRule, Spectrum};
     use rhai::{Array, Dynamic, Map, INT};
     use std::sync::Arc;
@@ -193,7 +194,7 @@ pub mod curvature {
     /// assert_close(hv, hessian(m, data) * v, 1e-10);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn hvp(m: Model, data: Data, v: Vector) -> RResult<Vector> {
+    pub fn hvp(m: Model, data: types::Dataset, v: Vector) -> RResult<Vector> {
         let g = m.read();
         Ok(Vector::new(crate::curvature::hessian::hvp(
             &g,
@@ -218,7 +219,7 @@ pub mod curvature {
     /// assert_close(hs[2], hvp(m, data, vs[2]), 1e-12);
     /// ```
     #[rhai_fn(name = "hvp", return_raw)]
-    pub fn hvp_many(m: Model, data: Data, vs: Array) -> RResult<Array> {
+    pub fn hvp_many(m: Model, data: types::Dataset, vs: Array) -> RResult<Array> {
         let g = m.read();
         let p = g.num_params();
         if vs.is_empty() {
@@ -257,9 +258,16 @@ pub mod curvature {
 
     /// The dense exact Hessian of the mean loss, P × P, symmetric.
     #[rhai_fn(name = "hessian", return_raw)]
-    pub fn hessian1(m: Model, data: Data) -> RResult<Matrix> {
+    pub fn hessian1(m: Model, data: types::Dataset) -> RResult<Matrix> {
         hessian(m, data, Map::new())
     }
+
+    /// `hessian`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const HESSIAN_OPTS: Keys = Keys {
+        op: "hessian",
+        keys: &["max_params"],
+    };
 
     /// The dense exact Hessian H = ∇²L of the mean loss with respect to the flat
     /// parameters (P × P, symmetric).
@@ -278,8 +286,8 @@ pub mod curvature {
     /// assert_close(h.trace(), hessian_trace(m, data, #{ probes: 2000 }).value, 0.1);
     /// ```
     #[rhai_fn(name = "hessian", return_raw)]
-    pub fn hessian(m: Model, data: Data, opts: Map) -> RResult<Matrix> {
-        let o = Opts::of("hessian", opts)?;
+    pub fn hessian(m: Model, data: types::Dataset, opts: Map) -> RResult<Matrix> {
+        let o = Opts::of(&HESSIAN_OPTS, opts)?;
         let g = m.read();
         Ok(Matrix::labelled(
             crate::curvature::hessian::hessian(&g, &data.0, max_params(&o)?)?,
@@ -289,9 +297,16 @@ pub mod curvature {
 
     /// The dense Gauss–Newton matrix G, P × P.
     #[rhai_fn(name = "gauss_newton", return_raw)]
-    pub fn gauss_newton1(m: Model, data: Data) -> RResult<Matrix> {
+    pub fn gauss_newton1(m: Model, data: types::Dataset) -> RResult<Matrix> {
         gauss_newton(m, data, Map::new())
     }
+
+    /// `gauss_newton`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const GAUSS_NEWTON_OPTS: Keys = Keys {
+        op: "gauss_newton",
+        keys: &["max_params"],
+    };
 
     /// The dense Gauss–Newton matrix G = (1/N) Σᵢ Jᵢᵀ Hℓ,ᵢ Jᵢ (Jᵢ: Jacobian of
     /// the outputs, Hℓ,ᵢ = diag(p) − ppᵀ for softmax cross-entropy, I for mse):
@@ -306,8 +321,8 @@ pub mod curvature {
     /// print(g.min() > -1e-12);   // prints true
     /// ```
     #[rhai_fn(name = "gauss_newton", return_raw)]
-    pub fn gauss_newton(m: Model, data: Data, opts: Map) -> RResult<Matrix> {
-        let o = Opts::of("gauss_newton", opts)?;
+    pub fn gauss_newton(m: Model, data: types::Dataset, opts: Map) -> RResult<Matrix> {
+        let o = Opts::of(&GAUSS_NEWTON_OPTS, opts)?;
         let g = m.read();
         Ok(Matrix::labelled(
             crate::curvature::hessian::gauss_newton(&g, &data.0, max_params(&o)?)?,
@@ -317,12 +332,19 @@ pub mod curvature {
 
     /// All eigenvalues of a symmetric Matrix, ascending, as a Spectrum.
     #[rhai_fn(name = "eigs", return_raw)]
-    pub fn eigs1(a: Matrix) -> RResult<Spec> {
+    pub fn eigs1(a: Matrix) -> RResult<types::Spectrum> {
         check_eig_memory(a.0.rows(), false)?;
         announce_eig_estimate(a.0.rows(), false);
         let (vals, info) = sym_eigvals(&a.0)?;
         Ok(spec(Spectrum::new(vals, info.spectrum_info(a.1))?))
     }
+
+    /// `eigs`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const EIGS_OPTS: Keys = Keys {
+        op: "eigs",
+        keys: &["vectors"],
+    };
 
     /// All eigenvalues of a symmetric Matrix (dense solver: two-stage
     /// reduction to a band and then a tridiagonal for n ≥ 1000, faer's
@@ -346,7 +368,7 @@ pub mod curvature {
     /// ```
     #[rhai_fn(name = "eigs", return_raw)]
     pub fn eigs2(a: Matrix, opts: Map) -> RResult<Dynamic> {
-        let o = Opts::of("eigs", opts)?;
+        let o = Opts::of(&EIGS_OPTS, opts)?;
         if o.bool("vectors", false)? {
             check_eig_memory(a.0.rows(), true)?;
             announce_eig_estimate(a.0.rows(), true);
@@ -365,7 +387,7 @@ pub mod curvature {
 
     /// The k largest eigenvalues of the Hessian, by Lanczos on exact HVPs.
     #[rhai_fn(name = "top_eigs", return_raw)]
-    pub fn top_eigs3(m: Model, data: Data, k: INT) -> RResult<Spec> {
+    pub fn top_eigs3(m: Model, data: types::Dataset, k: INT) -> RResult<types::Spectrum> {
         top_eigs(m, data, k, Map::new())
     }
 
@@ -390,7 +412,7 @@ pub mod curvature {
     /// The k largest eigenvalues with `k` among the options:
     /// `top_eigs(m, data, #{ k: 6, tol: 1e-10 })`.
     #[rhai_fn(name = "top_eigs", return_raw)]
-    pub fn top_eigs_opts(m: Model, data: Data, opts: Map) -> RResult<Spec> {
+    pub fn top_eigs_opts(m: Model, data: types::Dataset, opts: Map) -> RResult<types::Spectrum> {
         let k = match opts.get("k") {
             Some(v) => v.as_int().map_err(|_| {
                 crate::script::opts::script_err::<()>(format!(
@@ -406,8 +428,20 @@ pub mod curvature {
         top_eigs(m, data, k, opts)
     }
 
+    /// `top_eigs`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const TOP_EIGS_OPTS: Keys = Keys {
+        op: "top_eigs",
+        keys: &["k", "which", "tol", "max_iter", "seed", "block", "matrix"],
+    };
+
     #[rhai_fn(name = "top_eigs", return_raw)]
-    pub fn top_eigs(m: Model, data: Data, k: INT, mut opts: Map) -> RResult<Spec> {
+    pub fn top_eigs(
+        m: Model,
+        data: types::Dataset,
+        k: INT,
+        mut opts: Map,
+    ) -> RResult<types::Spectrum> {
         if let Some(v) = opts.remove("k") {
             if v.as_int().ok() != Some(k) {
                 return script_err(format!(
@@ -415,7 +449,7 @@ pub mod curvature {
                 ));
             }
         }
-        let o = Opts::of("top_eigs", opts)?;
+        let o = Opts::of(&TOP_EIGS_OPTS, opts)?;
         if k < 1 {
             return script_err(format!("top_eigs: expected k ≥ 1, got {k}"));
         }
@@ -437,9 +471,16 @@ pub mod curvature {
     /// The smoothed spectral density of the Hessian by stochastic Lanczos
     /// quadrature, default options.
     #[rhai_fn(name = "density", return_raw)]
-    pub fn density2(m: Model, data: Data) -> RResult<Dens> {
+    pub fn density2(m: Model, data: types::Dataset) -> RResult<types::Density> {
         density(m, data, Map::new())
     }
+
+    /// `density`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const DENSITY_OPTS: Keys = Keys {
+        op: "density",
+        keys: &["steps", "probes", "sigma2", "points", "seed", "matrix"],
+    };
 
     /// The smoothed spectral density of the Hessian (or `matrix:
     /// "gauss_newton"` / "residual") by stochastic Lanczos quadrature:
@@ -455,8 +496,8 @@ pub mod curvature {
     /// print(d.info.method);   // prints slq
     /// ```
     #[rhai_fn(name = "density", return_raw)]
-    pub fn density(m: Model, data: Data, opts: Map) -> RResult<Dens> {
-        let o = Opts::of("density", opts)?;
+    pub fn density(m: Model, data: types::Dataset, opts: Map) -> RResult<types::Density> {
+        let o = Opts::of(&DENSITY_OPTS, opts)?;
         let kind = curvature_of("density", &o)?;
         let mut so = SlqOpts::default();
         so.steps = o.usize("steps", so.steps)?;
@@ -469,12 +510,12 @@ pub mod curvature {
         let mut op = ModelCurvature::new("density", &g, &data.0, kind)?;
         let mut d = slq_density(&mut op, &so)?;
         d.info.matrix = kind.name().to_string();
-        Ok(Dens(Arc::new(d)))
+        Ok(types::Density(Arc::new(d)))
     }
 
     /// Hutchinson's estimate of the Hessian's trace, default options.
     #[rhai_fn(name = "hessian_trace", return_raw)]
-    pub fn hessian_trace2(m: Model, data: Data) -> RResult<Map> {
+    pub fn hessian_trace2(m: Model, data: types::Dataset) -> RResult<Map> {
         hessian_trace(m, data, Map::new())
     }
 
@@ -492,13 +533,18 @@ pub mod curvature {
     /// Hutchinson's estimate with the number of probes given positionally:
     /// `hessian_trace(m, data, 500)`.
     #[rhai_fn(name = "hessian_trace", return_raw)]
-    pub fn hessian_trace3(m: Model, data: Data, probes: INT) -> RResult<Map> {
+    pub fn hessian_trace3(m: Model, data: types::Dataset, probes: INT) -> RResult<Map> {
         hessian_trace4(m, data, probes, Map::new())
     }
 
     /// Hutchinson's estimate with `probes` positional and other options.
     #[rhai_fn(name = "hessian_trace", return_raw)]
-    pub fn hessian_trace4(m: Model, data: Data, probes: INT, mut opts: Map) -> RResult<Map> {
+    pub fn hessian_trace4(
+        m: Model,
+        data: types::Dataset,
+        probes: INT,
+        mut opts: Map,
+    ) -> RResult<Map> {
         if let Some(v) = opts.get("probes") {
             if v.as_int().ok() != Some(probes) {
                 return script_err(format!(
@@ -513,9 +559,16 @@ pub mod curvature {
         hessian_trace(m, data, opts)
     }
 
+    /// `hessian_trace`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const HESSIAN_TRACE_OPTS: Keys = Keys {
+        op: "hessian_trace",
+        keys: &["probes", "seed", "matrix"],
+    };
+
     #[rhai_fn(name = "hessian_trace", return_raw)]
-    pub fn hessian_trace(m: Model, data: Data, opts: Map) -> RResult<Map> {
-        let o = Opts::of("hessian_trace", opts)?;
+    pub fn hessian_trace(m: Model, data: types::Dataset, opts: Map) -> RResult<Map> {
+        let o = Opts::of(&HESSIAN_TRACE_OPTS, opts)?;
         let kind = curvature_of("hessian_trace", &o)?;
         let probes = o.usize("probes", 100)?;
         let g = m.read();
@@ -538,7 +591,7 @@ pub mod curvature {
 
     /// The exactness check, default options (5 directions).
     #[rhai_fn(name = "check_hessian", return_raw)]
-    pub fn check_hessian2(m: Model, data: Data) -> RResult<f64> {
+    pub fn check_hessian2(m: Model, data: types::Dataset) -> RResult<f64> {
         check_hessian(m, data, Map::new())
     }
 
@@ -556,15 +609,22 @@ pub mod curvature {
     /// The exactness check over `directions` random directions, given
     /// positionally: `check_hessian(m, data, 10)`.
     #[rhai_fn(name = "check_hessian", return_raw)]
-    pub fn check_hessian3(m: Model, data: Data, directions: INT) -> RResult<f64> {
+    pub fn check_hessian3(m: Model, data: types::Dataset, directions: INT) -> RResult<f64> {
         let mut o = Map::new();
         o.insert("directions".into(), Dynamic::from_int(directions));
         check_hessian(m, data, o)
     }
 
+    /// `check_hessian`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const CHECK_HESSIAN_OPTS: Keys = Keys {
+        op: "check_hessian",
+        keys: &["directions", "seed"],
+    };
+
     #[rhai_fn(name = "check_hessian", return_raw)]
-    pub fn check_hessian(m: Model, data: Data, opts: Map) -> RResult<f64> {
-        let o = Opts::of("check_hessian", opts)?;
+    pub fn check_hessian(m: Model, data: types::Dataset, opts: Map) -> RResult<f64> {
+        let o = Opts::of(&CHECK_HESSIAN_OPTS, opts)?;
         let g = m.read();
         Ok(check(
             &g,
@@ -578,13 +638,13 @@ pub mod curvature {
 
     /// Number of eigenvalues.
     #[rhai_fn(name = "len", get = "len", pure)]
-    pub fn s_len(s: &mut Spec) -> INT {
+    pub fn s_len(s: &mut types::Spectrum) -> INT {
         s.0.len() as INT
     }
 
     /// Eigenvalue `i` in ascending order (negative `i` counts from the end).
     #[rhai_fn(index_get, return_raw, pure)]
-    pub fn s_index(s: &mut Spec, i: INT) -> RResult<f64> {
+    pub fn s_index(s: &mut types::Spectrum, i: INT) -> RResult<f64> {
         let n = s.0.len() as INT;
         let j = if i < 0 { i + n } else { i };
         if j < 0 || j >= n {
@@ -597,7 +657,7 @@ pub mod curvature {
 
     /// The smallest eigenvalue (a property and a method: `s.min`, `s.min()`).
     #[rhai_fn(name = "min", get = "min", return_raw, pure)]
-    pub fn s_min(s: &mut Spec) -> RResult<f64> {
+    pub fn s_min(s: &mut types::Spectrum) -> RResult<f64> {
         s.0.min()
             .map_or_else(|| script_err("min: the spectrum is empty"), Ok)
     }
@@ -611,7 +671,7 @@ pub mod curvature {
     /// print([s.min, s.max]);       // prints [-2.0, 1.0]
     /// ```
     #[rhai_fn(name = "max", get = "max", return_raw, pure)]
-    pub fn s_max(s: &mut Spec) -> RResult<f64> {
+    pub fn s_max(s: &mut types::Spectrum) -> RResult<f64> {
         s.0.max()
             .map_or_else(|| script_err("max: the spectrum is empty"), Ok)
     }
@@ -623,7 +683,7 @@ pub mod curvature {
     /// print(eigs(matrix([[3, 0, 0], [0, 1, 0], [0, 0, 2]])).top(2));   // prints [3.0, 2.0]
     /// ```
     #[rhai_fn(name = "top", return_raw, pure)]
-    pub fn s_top(s: &mut Spec, k: INT) -> RResult<Array> {
+    pub fn s_top(s: &mut types::Spectrum, k: INT) -> RResult<Array> {
         if k < 0 {
             return script_err(format!("top: expected k ≥ 0, got {k}"));
         }
@@ -644,7 +704,7 @@ pub mod curvature {
     /// print(s.count_above(0.1));   // prints 2
     /// ```
     #[rhai_fn(name = "count_above", return_raw, pure)]
-    pub fn s_count_above(s: &mut Spec, t: f64) -> RResult<INT> {
+    pub fn s_count_above(s: &mut types::Spectrum, t: f64) -> RResult<INT> {
         if t.is_nan() {
             return script_err("count_above: expected a threshold that is a number, got NaN");
         }
@@ -653,7 +713,7 @@ pub mod curvature {
 
     /// How many eigenvalues are above the integer `t`.
     #[rhai_fn(name = "count_above", pure)]
-    pub fn s_count_above_i(s: &mut Spec, t: INT) -> INT {
+    pub fn s_count_above_i(s: &mut types::Spectrum, t: INT) -> INT {
         s.0.count_above(t as f64) as INT
     }
 
@@ -664,15 +724,22 @@ pub mod curvature {
     /// print(eigs(matrix([[1, 0], [0, -2]])).frac_negative());   // prints 0.5
     /// ```
     #[rhai_fn(name = "frac_negative", pure)]
-    pub fn s_frac_negative(s: &mut Spec) -> f64 {
+    pub fn s_frac_negative(s: &mut types::Spectrum) -> f64 {
         s.0.frac_negative()
     }
 
     /// How many eigenvalues stand out of the bulk, by the elbow rule.
     #[rhai_fn(name = "outliers", return_raw, pure)]
-    pub fn s_outliers1(s: &mut Spec) -> RResult<INT> {
+    pub fn s_outliers1(s: &mut types::Spectrum) -> RResult<INT> {
         Ok(s.0.outliers(OutlierRule::Elbow)? as INT)
     }
+
+    /// `outliers`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const OUTLIERS_OPTS: Keys = Keys {
+        op: "outliers",
+        keys: &["rule", "threshold", "above"],
+    };
 
     /// How many eigenvalues stand out of the bulk: `rule` "elbow" (default),
     /// "gap" (largest consecutive gap), "ratio" (largest consecutive ratio) —
@@ -697,8 +764,8 @@ pub mod curvature {
     /// print(s.outliers(#{ rule: "ratio", above: 0.0015 }));   // prints 2
     /// ```
     #[rhai_fn(name = "outliers", return_raw, pure)]
-    pub fn s_outliers(s: &mut Spec, opts: Map) -> RResult<Dynamic> {
-        let o = Opts::of("outliers", opts)?;
+    pub fn s_outliers(s: &mut types::Spectrum, opts: Map) -> RResult<Dynamic> {
+        let o = Opts::of(&OUTLIERS_OPTS, opts)?;
         let above = o.opt_f64("above")?;
         let rule = match (o.opt_string("rule")?, o.opt_f64("threshold")?) {
             (Some(_), Some(_)) => {
@@ -732,7 +799,7 @@ pub mod curvature {
     /// print(eigs(matrix([[2, 0], [0, 1]])).to_array());   // prints [1.0, 2.0]
     /// ```
     #[rhai_fn(name = "to_array", return_raw, pure)]
-    pub fn s_to_array(s: &mut Spec) -> RResult<Array> {
+    pub fn s_to_array(s: &mut types::Spectrum) -> RResult<Array> {
         crate::script::api::values::array_room(s.0.values().len())?;
         Ok(s.0
             .values()
@@ -744,47 +811,27 @@ pub mod curvature {
     /// How the spectrum was obtained: method, matrix, steps, probes, seed,
     /// matvecs, residuals, seconds.
     #[rhai_fn(get = "info", pure)]
-    pub fn s_info(s: &mut Spec) -> Map {
+    pub fn s_info(s: &mut types::Spectrum) -> Map {
         info_map(&s.0.info)
-    }
-
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn s_to_string(s: &mut Spec) -> String {
-        s.to_string()
-    }
-
-    #[rhai_fn(name = "to_debug", pure)]
-    pub fn s_to_debug(s: &mut Spec) -> String {
-        s.to_string()
     }
 
     // ----- Density -----
 
     /// Grid points of a Density.
     #[rhai_fn(get = "x", pure)]
-    pub fn d_x(d: &mut Dens) -> Array {
+    pub fn d_x(d: &mut types::Density) -> Array {
         d.0.x.iter().map(|&x| Dynamic::from_float(x)).collect()
     }
 
     /// Density values on the grid (they integrate to 1).
     #[rhai_fn(get = "y", pure)]
-    pub fn d_y(d: &mut Dens) -> Array {
+    pub fn d_y(d: &mut types::Density) -> Array {
         d.0.y.iter().map(|&x| Dynamic::from_float(x)).collect()
     }
 
     /// How the density was obtained.
     #[rhai_fn(get = "info", pure)]
-    pub fn d_info(d: &mut Dens) -> Map {
+    pub fn d_info(d: &mut types::Density) -> Map {
         info_map(&d.0.info)
-    }
-
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn d_to_string(d: &mut Dens) -> String {
-        d.to_string()
-    }
-
-    #[rhai_fn(name = "to_debug", pure)]
-    pub fn d_to_debug(d: &mut Dens) -> String {
-        d.to_string()
     }
 }

@@ -41,8 +41,9 @@ pub mod data {
     use crate::data::npy::{read_npy, write_npy, NpyArray};
     use crate::data::{Dataset, Targets};
     use crate::mat::Mat;
+    use crate::script::opts::Keys;
     use crate::script::opts::{f64s, script_err, type_name, Opts};
-    use crate::script::types::{Data, Matrix, Vector};
+    use crate::script::types::{self, Matrix, Vector};
     use rhai::{Array, Dynamic, Map, INT};
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
@@ -51,9 +52,25 @@ pub mod data {
 
     /// Gaussian clusters with the default options (n 1000, k 10, dim 100).
     #[rhai_fn(name = "make_clusters", return_raw)]
-    pub fn make_clusters_default() -> RResult<Data> {
+    pub fn make_clusters_default() -> RResult<types::Dataset> {
         make_clusters(Map::new())
     }
+
+    /// `make_clusters`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const MAKE_CLUSTERS_OPTS: Keys = Keys {
+        op: "make_clusters",
+        keys: &[
+            "n",
+            "k",
+            "dim",
+            "std",
+            "box",
+            "centers",
+            "normalize",
+            "seed",
+        ],
+    };
 
     /// Gaussian clusters, the recipe of the paper's experiments
     /// (`sklearn.datasets.make_blobs`, then global standardisation).
@@ -73,8 +90,8 @@ pub mod data {
     /// print(c.classes);   // prints 2
     /// ```
     #[rhai_fn(name = "make_clusters", return_raw)]
-    pub fn make_clusters(opts: Map) -> RResult<Data> {
-        let o = Opts::of("make_clusters", opts)?;
+    pub fn make_clusters(opts: Map) -> RResult<types::Dataset> {
+        let o = Opts::of(&MAKE_CLUSTERS_OPTS, opts)?;
         let d = ClusterOpts::default();
         let centers = match o.get("centers") {
             None => None,
@@ -91,14 +108,21 @@ pub mod data {
             normalize: o.bool("normalize", d.normalize)?,
             seed: o.seed("seed", d.seed)?,
         };
-        Ok(Data(Arc::new(make(&co)?)))
+        Ok(types::Dataset(Arc::new(make(&co)?)))
     }
 
     /// The embedded MNIST training subset (1,000 real digits, 784 pixels in [0, 1]).
     #[rhai_fn(name = "load_mnist", return_raw)]
-    pub fn load_mnist_default() -> RResult<Data> {
+    pub fn load_mnist_default() -> RResult<types::Dataset> {
         load_mnist(Map::new())
     }
+
+    /// `load_mnist`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const LOAD_MNIST_OPTS: Keys = Keys {
+        op: "load_mnist",
+        keys: &["path", "split", "n", "classes", "seed"],
+    };
 
     /// Real MNIST digits as a Dataset: pixels scaled to [0, 1], flattened to 784.
     ///
@@ -117,8 +141,8 @@ pub mod data {
     /// print(two.classes);                 // prints 2
     /// ```
     #[rhai_fn(name = "load_mnist", return_raw)]
-    pub fn load_mnist(opts: Map) -> RResult<Data> {
-        let o = Opts::of("load_mnist", opts)?;
+    pub fn load_mnist(opts: Map) -> RResult<types::Dataset> {
+        let o = Opts::of(&LOAD_MNIST_OPTS, opts)?;
         let split = match o.string("split", "train")?.as_str() {
             "train" => Split::Train,
             "test" => Split::Test,
@@ -151,7 +175,7 @@ pub mod data {
             classes,
             seed: o.seed("seed", 0)?,
         };
-        Ok(Data(Arc::new(load(&mo)?)))
+        Ok(types::Dataset(Arc::new(load(&mo)?)))
     }
 
     /// A Dataset from an N × d Matrix of inputs and N integer labels (an array,
@@ -167,10 +191,10 @@ pub mod data {
     /// print(r);           // prints Dataset: 3 examples × 2 features, 1 regression targets
     /// ```
     #[rhai_fn(name = "dataset", return_raw)]
-    pub fn dataset(x: Matrix, y: Dynamic) -> RResult<Data> {
+    pub fn dataset(x: Matrix, y: Dynamic) -> RResult<types::Dataset> {
         let x = x.0.as_ref().clone();
         if let Some(t) = y.clone().try_cast::<Matrix>() {
-            return Ok(Data(Arc::new(Dataset::new(
+            return Ok(types::Dataset(Arc::new(Dataset::new(
                 x,
                 Targets::Values(t.0.as_ref().clone()),
             )?)));
@@ -199,8 +223,17 @@ pub mod data {
             }
             labels.push(v as usize);
         }
-        Ok(Data(Arc::new(Dataset::classification(x, labels)?)))
+        Ok(types::Dataset(Arc::new(Dataset::classification(
+            x, labels,
+        )?)))
     }
+
+    /// `dataset`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const DATASET_OPTS: Keys = Keys {
+        op: "dataset",
+        keys: &["shape"],
+    };
 
     /// `dataset(x, y)` with options: `shape`, the shape of one sample
     /// (`[channels, height, width]`, row-major as PyTorch's NCHW; its
@@ -213,14 +246,16 @@ pub mod data {
     /// print(d.shape);   // prints [1, 2, 2]
     /// ```
     #[rhai_fn(name = "dataset", return_raw)]
-    pub fn dataset_opts(x: Matrix, y: Dynamic, opts: Map) -> RResult<Data> {
-        let o = Opts::of("dataset", opts)?;
+    pub fn dataset_opts(x: Matrix, y: Dynamic, opts: Map) -> RResult<types::Dataset> {
+        let o = Opts::of(&DATASET_OPTS, opts)?;
         let d = dataset(x, y)?;
         match o.get("shape") {
             None => Ok(d),
             Some(s) => {
                 let shape = crate::script::api::net::shape_of("dataset", "shape", s)?;
-                Ok(Data(Arc::new(d.0.as_ref().clone().with_shape(&shape)?)))
+                Ok(types::Dataset(Arc::new(
+                    d.0.as_ref().clone().with_shape(&shape)?,
+                )))
             }
         }
     }
@@ -233,7 +268,7 @@ pub mod data {
     /// print(make_clusters(#{ n: 10, dim: 3 }).shape);   // prints [3]
     /// ```
     #[rhai_fn(get = "shape", pure)]
-    pub fn shape(d: &mut Data) -> Array {
+    pub fn shape(d: &mut types::Dataset) -> Array {
         let s = match d.0.shape() {
             Some(s) => s.to_vec(),
             None => vec![d.0.dim()],
@@ -288,25 +323,25 @@ pub mod data {
 
     /// Number of examples.
     #[rhai_fn(name = "len", get = "len", pure)]
-    pub fn len(d: &mut Data) -> INT {
+    pub fn len(d: &mut types::Dataset) -> INT {
         d.0.len() as INT
     }
 
     /// Input dimension.
     #[rhai_fn(get = "dim", pure)]
-    pub fn dim(d: &mut Data) -> INT {
+    pub fn dim(d: &mut types::Dataset) -> INT {
         d.0.dim() as INT
     }
 
     /// Number of classes (or of regression targets).
     #[rhai_fn(get = "classes", pure)]
-    pub fn classes(d: &mut Data) -> INT {
+    pub fn classes(d: &mut types::Dataset) -> INT {
         d.0.classes() as INT
     }
 
     /// The inputs as an N × d Matrix.
     #[rhai_fn(get = "x", pure)]
-    pub fn x(d: &mut Data) -> Matrix {
+    pub fn x(d: &mut types::Dataset) -> Matrix {
         Matrix::new(d.0.x().clone())
     }
 
@@ -318,7 +353,7 @@ pub mod data {
     /// print(d.y.len());   // prints 6
     /// ```
     #[rhai_fn(get = "y", pure)]
-    pub fn y(d: &mut Data) -> Dynamic {
+    pub fn y(d: &mut types::Dataset) -> Dynamic {
         match d.0.targets() {
             Targets::Labels { y, .. } => {
                 Dynamic::from_array(y.iter().map(|&c| Dynamic::from_int(c as INT)).collect())
@@ -336,16 +371,16 @@ pub mod data {
     /// print([parts[0].len, parts[1].len]);   // prints [80, 20]
     /// ```
     #[rhai_fn(name = "split", return_raw, pure)]
-    pub fn split_i(d: &mut Data, frac: INT, seed: INT) -> RResult<Array> {
+    pub fn split_i(d: &mut types::Dataset, frac: INT, seed: INT) -> RResult<Array> {
         split(d, frac as f64, seed)
     }
 
     #[rhai_fn(return_raw, pure)]
-    pub fn split(d: &mut Data, frac: f64, seed: INT) -> RResult<Array> {
+    pub fn split(d: &mut types::Dataset, frac: f64, seed: INT) -> RResult<Array> {
         let (a, b) = d.0.split(frac, seed as u64)?;
         Ok(vec![
-            Dynamic::from(Data(Arc::new(a))),
-            Dynamic::from(Data(Arc::new(b))),
+            Dynamic::from(types::Dataset(Arc::new(a))),
+            Dynamic::from(types::Dataset(Arc::new(b))),
         ])
     }
 
@@ -356,20 +391,10 @@ pub mod data {
     /// print(load_mnist().take(10).len);   // prints 10
     /// ```
     #[rhai_fn(return_raw, pure)]
-    pub fn take(d: &mut Data, n: INT) -> RResult<Data> {
+    pub fn take(d: &mut types::Dataset, n: INT) -> RResult<types::Dataset> {
         if n < 0 {
             return script_err(format!("take: expected a count ≥ 0, got {n}"));
         }
-        Ok(Data(Arc::new(d.0.take(n as usize)?)))
-    }
-
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn data_to_string(d: &mut Data) -> String {
-        d.to_string()
-    }
-
-    #[rhai_fn(name = "to_debug", pure)]
-    pub fn data_to_debug(d: &mut Data) -> String {
-        d.to_string()
+        Ok(types::Dataset(Arc::new(d.0.take(n as usize)?)))
     }
 }

@@ -7,8 +7,9 @@ use rhai::plugin::*;
 pub mod landscape {
     use crate::landscape::{interpolate as line, Dirs, LineOpts, SurfaceOpts};
     use crate::script::api::model::floats;
+    use crate::script::opts::Keys;
     use crate::script::opts::{as_f64, f64s, script_err, type_name, Opts};
-    use crate::script::types::{CurveV, Data, Matrix, Model, Plot, SurfaceV, Vector};
+    use crate::script::types::{self, Matrix, Model, Plot, Vector};
     use rhai::{Array, Dynamic, Map};
     use std::sync::Arc;
 
@@ -16,9 +17,16 @@ pub mod landscape {
 
     /// The loss along the line between two models, default options.
     #[rhai_fn(name = "interpolate", return_raw)]
-    pub fn interpolate3(a: Dynamic, b: Dynamic, data: Data) -> RResult<CurveV> {
+    pub fn interpolate3(a: Dynamic, b: Dynamic, data: types::Dataset) -> RResult<types::Curve> {
         interpolate(a, b, data, Map::new())
     }
+
+    /// `interpolate`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const INTERPOLATE_OPTS: Keys = Keys {
+        op: "interpolate",
+        keys: &["from", "to", "steps", "test", "model", "curvature"],
+    };
 
     /// The training (and test) loss and accuracy at w(t) = (1 − t)·a + t·b.
     ///
@@ -44,15 +52,20 @@ pub mod landscape {
     /// assert_close(c.top[10], top_eigs(b, data, 2).top(2), 1e-6);
     /// ```
     #[rhai_fn(name = "interpolate", return_raw)]
-    pub fn interpolate(a: Dynamic, b: Dynamic, data: Data, opts: Map) -> RResult<CurveV> {
-        let o = Opts::of("interpolate", opts)?;
+    pub fn interpolate(
+        a: Dynamic,
+        b: Dynamic,
+        data: types::Dataset,
+        opts: Map,
+    ) -> RResult<types::Curve> {
+        let o = Opts::of(&INTERPOLATE_OPTS, opts)?;
         let lo = LineOpts {
             from: o.f64("from", -0.5)?,
             to: o.f64("to", 1.5)?,
             steps: o.usize("steps", 41)?,
             curvature: o.usize("curvature", 0)?,
         };
-        let test = o.opt_custom::<Data>("test", "a Dataset")?;
+        let test = o.opt_custom::<types::Dataset>("test", "a Dataset")?;
         let model = o.opt_custom::<Model>("model", "a Model")?;
         let (template, pa, pb) = match (a.clone().try_cast::<Model>(), b.clone().try_cast::<Model>()) {
             (Some(ma), Some(mb)) => {
@@ -106,43 +119,43 @@ pub mod landscape {
             test.as_ref().map(|t| t.0.as_ref()),
             &lo,
         )?;
-        Ok(CurveV(Arc::new(c)))
+        Ok(types::Curve(Arc::new(c)))
     }
 
     /// The positions t.
     #[rhai_fn(get = "t", pure)]
-    pub fn c_t(c: &mut CurveV) -> Array {
+    pub fn c_t(c: &mut types::Curve) -> Array {
         floats(&c.0.t)
     }
 
     /// Training loss along the line.
     #[rhai_fn(get = "loss", pure)]
-    pub fn c_loss(c: &mut CurveV) -> Array {
+    pub fn c_loss(c: &mut types::Curve) -> Array {
         floats(&c.0.loss)
     }
 
     /// Training accuracy along the line.
     #[rhai_fn(get = "acc", pure)]
-    pub fn c_acc(c: &mut CurveV) -> Array {
+    pub fn c_acc(c: &mut types::Curve) -> Array {
         floats(&c.0.acc)
     }
 
     /// Test loss along the line (empty without `test`).
     #[rhai_fn(get = "test_loss", pure)]
-    pub fn c_test_loss(c: &mut CurveV) -> Array {
+    pub fn c_test_loss(c: &mut types::Curve) -> Array {
         floats(&c.0.test_loss)
     }
 
     /// Test accuracy along the line (empty without `test`).
     #[rhai_fn(get = "test_acc", pure)]
-    pub fn c_test_acc(c: &mut CurveV) -> Array {
+    pub fn c_test_acc(c: &mut types::Curve) -> Array {
         floats(&c.0.test_acc)
     }
 
     /// With `curvature: k`: the k largest Hessian eigenvalues at each point
     /// (one array per point, largest first); empty otherwise.
     #[rhai_fn(get = "top", pure)]
-    pub fn c_top(c: &mut CurveV) -> Array {
+    pub fn c_top(c: &mut types::Curve) -> Array {
         c.0.top
             .iter()
             .map(|v| Dynamic::from_array(floats(v)))
@@ -151,7 +164,7 @@ pub mod landscape {
 
     /// λ₁ at each point (with `curvature`).
     #[rhai_fn(get = "sharpness", pure)]
-    pub fn c_sharpness(c: &mut CurveV) -> Array {
+    pub fn c_sharpness(c: &mut types::Curve) -> Array {
         c.0.top
             .iter()
             .map(|v| Dynamic::from_float(v.first().copied().unwrap_or(f64::NAN)))
@@ -160,9 +173,16 @@ pub mod landscape {
 
     /// The loss on a plane around the model, default options.
     #[rhai_fn(name = "landscape", return_raw)]
-    pub fn landscape2(m: Model, data: Data) -> RResult<SurfaceV> {
+    pub fn landscape2(m: Model, data: types::Dataset) -> RResult<types::Surface> {
         landscape(m, data, Map::new())
     }
+
+    /// `landscape`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const LANDSCAPE_OPTS: Keys = Keys {
+        op: "landscape",
+        keys: &["dirs", "range", "steps", "seed", "test"],
+    };
 
     /// The loss (and accuracy) on the plane w + a·d₁ + b·d₂ around the
     /// model's parameters w (Li et al. 2018), a and b on a grid.
@@ -189,8 +209,8 @@ pub mod landscape {
     /// plot(s);
     /// ```
     #[rhai_fn(name = "landscape", return_raw)]
-    pub fn landscape(m: Model, data: Data, opts: Map) -> RResult<SurfaceV> {
-        let o = Opts::of("landscape", opts)?;
+    pub fn landscape(m: Model, data: types::Dataset, opts: Map) -> RResult<types::Surface> {
+        let o = Opts::of(&LANDSCAPE_OPTS, opts)?;
         let dirs = match o.get("dirs") {
             None => Dirs::Random,
             Some(d) if d.is_string() => match d.to_string().as_str() {
@@ -241,33 +261,33 @@ pub mod landscape {
             steps: o.usize("steps", 21)?,
             seed: o.seed("seed", 0)?,
         };
-        let test = o.opt_custom::<Data>("test", "a Dataset")?;
+        let test = o.opt_custom::<types::Dataset>("test", "a Dataset")?;
         let g = m.read();
         let s = crate::landscape::landscape(&g, &data.0, test.as_ref().map(|t| t.0.as_ref()), &so)?;
-        Ok(SurfaceV(Arc::new(s)))
+        Ok(types::Surface(Arc::new(s)))
     }
 
     /// The grid along d₁.
     #[rhai_fn(get = "a", pure)]
-    pub fn s_a(s: &mut SurfaceV) -> Array {
+    pub fn s_a(s: &mut types::Surface) -> Array {
         floats(&s.0.a)
     }
 
     /// The grid along d₂.
     #[rhai_fn(get = "b", pure)]
-    pub fn s_b(s: &mut SurfaceV) -> Array {
+    pub fn s_b(s: &mut types::Surface) -> Array {
         floats(&s.0.b)
     }
 
     /// The training loss on the grid: `loss[i][j]` at (a[i], b[j]).
     #[rhai_fn(get = "loss", pure)]
-    pub fn s_loss(s: &mut SurfaceV) -> Matrix {
+    pub fn s_loss(s: &mut types::Surface) -> Matrix {
         Matrix::new(s.0.loss.clone())
     }
 
     /// The training accuracy on the grid (class labels only).
     #[rhai_fn(get = "acc", pure, return_raw)]
-    pub fn s_acc(s: &mut SurfaceV) -> RResult<Matrix> {
+    pub fn s_acc(s: &mut types::Surface) -> RResult<Matrix> {
         match &s.0.acc {
             Some(a) => Ok(Matrix::new(a.clone())),
             None => script_err(
@@ -278,7 +298,7 @@ pub mod landscape {
 
     /// The test loss on the grid (with `test`).
     #[rhai_fn(get = "test_loss", pure, return_raw)]
-    pub fn s_test_loss(s: &mut SurfaceV) -> RResult<Matrix> {
+    pub fn s_test_loss(s: &mut types::Surface) -> RResult<Matrix> {
         match &s.0.test_loss {
             Some(a) => Ok(Matrix::new(a.clone())),
             None => script_err("landscape: no test loss: compute the surface with #{ test: data }"),
@@ -287,7 +307,7 @@ pub mod landscape {
 
     /// The test accuracy on the grid (with a labelled `test` set).
     #[rhai_fn(get = "test_acc", pure, return_raw)]
-    pub fn s_test_acc(s: &mut SurfaceV) -> RResult<Matrix> {
+    pub fn s_test_acc(s: &mut types::Surface) -> RResult<Matrix> {
         match (&s.0.test_acc, &s.0.test_loss) {
             (Some(a), _) => Ok(Matrix::new(a.clone())),
             (None, Some(_)) => script_err(
@@ -301,7 +321,7 @@ pub mod landscape {
 
     /// The two directions d₁, d₂ (Vectors).
     #[rhai_fn(get = "dirs", pure)]
-    pub fn s_dirs(s: &mut SurfaceV) -> Array {
+    pub fn s_dirs(s: &mut types::Surface) -> Array {
         vec![
             Dynamic::from(Vector::new(s.0.d1.clone())),
             Dynamic::from(Vector::new(s.0.d2.clone())),
@@ -310,13 +330,13 @@ pub mod landscape {
 
     /// With `dirs: "top_eigs"`: [λ₁, λ₂]; empty otherwise.
     #[rhai_fn(get = "eigenvalues", pure)]
-    pub fn s_eigenvalues(s: &mut SurfaceV) -> Array {
+    pub fn s_eigenvalues(s: &mut types::Surface) -> Array {
         floats(&s.0.eigenvalues)
     }
 
     /// Draws a surface as a heat map with contour lines (terminal and SVG).
     #[rhai_fn(name = "plot", return_raw)]
-    pub fn plot_surface1(s: SurfaceV) -> RResult<Plot> {
+    pub fn plot_surface1(s: types::Surface) -> RResult<Plot> {
         plot_surface(s, Map::new())
     }
 
@@ -333,7 +353,7 @@ pub mod landscape {
     /// print(type_of(p));   // prints Plot
     /// ```
     #[rhai_fn(name = "plot", return_raw)]
-    pub fn plot_surface(s: SurfaceV, opts: Map) -> RResult<Plot> {
+    pub fn plot_surface(s: types::Surface, opts: Map) -> RResult<Plot> {
         let o = Opts::new("plot", opts, &["title", "width", "height", "log_y"])?;
         let mut h = crate::landscape::surface_heatmap(&s.0)?;
         if let Some(t) = o.opt_string("title")? {
@@ -368,7 +388,7 @@ pub mod landscape {
     /// print(load_npy(path).rows);   // prints 3
     /// ```
     #[rhai_fn(name = "save_npy", return_raw)]
-    pub fn save_surface(s: SurfaceV, path: &str) -> RResult<()> {
+    pub fn save_surface(s: types::Surface, path: &str) -> RResult<()> {
         crate::data::npy::write_npy(
             std::path::Path::new(path),
             &crate::data::npy::NpyArray::Matrix(s.0.loss.clone()),
@@ -376,30 +396,10 @@ pub mod landscape {
         Ok(())
     }
 
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn s_to_string(s: &mut SurfaceV) -> String {
-        s.to_string()
-    }
-
-    #[rhai_fn(name = "to_debug", pure)]
-    pub fn s_to_debug(s: &mut SurfaceV) -> String {
-        s.to_string()
-    }
-
     /// The largest rise of the training loss on [0, 1] above the chord
     /// between its end values (0: no barrier).
     #[rhai_fn(name = "barrier", pure)]
-    pub fn c_barrier(c: &mut CurveV) -> f64 {
+    pub fn c_barrier(c: &mut types::Curve) -> f64 {
         c.0.barrier()
-    }
-
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn c_to_string(c: &mut CurveV) -> String {
-        c.to_string()
-    }
-
-    #[rhai_fn(name = "to_debug", pure)]
-    pub fn c_to_debug(c: &mut CurveV) -> String {
-        c.to_string()
     }
 }

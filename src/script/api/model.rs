@@ -91,8 +91,9 @@ pub fn floats(xs: &[f64]) -> Array {
 pub mod model {
     use super::{floats, sizes_of};
     use crate::model::{Act, Init, LossKind, MlpOpts, Network};
+    use crate::script::opts::Keys;
     use crate::script::opts::{script_err, Opts};
-    use crate::script::types::{Data, Hist, Matrix, Model, Vector};
+    use crate::script::types::{self, Matrix, Model, Vector};
     use crate::train::{self, TrainOpts};
     use rhai::{Array, Dynamic, Map, INT};
     use std::sync::Arc;
@@ -110,6 +111,13 @@ pub mod model {
     pub fn mlp_default(sizes: Array) -> RResult<Model> {
         mlp(sizes, Map::new())
     }
+
+    /// `mlp`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const MLP_OPTS: Keys = Keys {
+        op: "mlp",
+        keys: &["act", "loss", "bias", "init", "init_std", "seed"],
+    };
 
     /// A multilayer perceptron with layer widths `sizes` (input first).
     ///
@@ -129,7 +137,7 @@ pub mod model {
     /// ```
     #[rhai_fn(name = "mlp", return_raw)]
     pub fn mlp(sizes: Array, opts: Map) -> RResult<Model> {
-        let o = Opts::of("mlp", opts)?;
+        let o = Opts::of(&MLP_OPTS, opts)?;
         let init = match o.string("init", "uniform")?.as_str() {
             "uniform" => {
                 if o.get("init_std").is_some() {
@@ -234,16 +242,6 @@ pub mod model {
         Model::new(m.read().clone())
     }
 
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn model_to_string(m: &mut Model) -> String {
-        m.to_string()
-    }
-
-    #[rhai_fn(name = "to_debug", pure)]
-    pub fn model_to_debug(m: &mut Model) -> String {
-        m.to_string()
-    }
-
     /// The model's outputs (logits) for every example of a Dataset, as an N × k Matrix.
     ///
     /// # Example
@@ -253,7 +251,7 @@ pub mod model {
     /// print([f.rows, f.cols]);   // prints [20, 2]
     /// ```
     #[rhai_fn(name = "predict", return_raw)]
-    pub fn predict_data(m: Model, data: Data) -> RResult<Matrix> {
+    pub fn predict_data(m: Model, data: types::Dataset) -> RResult<Matrix> {
         Ok(Matrix::new(m.read().predict(data.0.x())?))
     }
 
@@ -275,7 +273,7 @@ pub mod model {
     /// assert_close(loss(m, data), ln(3.0), 1e-12);   // uniform softmax at zero weights
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn loss(m: Model, data: Data) -> RResult<f64> {
+    pub fn loss(m: Model, data: types::Dataset) -> RResult<f64> {
         Ok(m.read().loss(&data.0)?)
     }
 
@@ -288,7 +286,7 @@ pub mod model {
     /// assert(a >= 0.0 && a <= 1.0, "a fraction");
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn accuracy(m: Model, data: Data) -> RResult<f64> {
+    pub fn accuracy(m: Model, data: types::Dataset) -> RResult<f64> {
         Ok(m.read().accuracy(&data.0)?)
     }
 
@@ -309,15 +307,35 @@ pub mod model {
     /// assert_close((loss(a, data) - loss(b, data)) / (2 * h), dot(g, g), 1e-6);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn grad(m: Model, data: Data) -> RResult<Vector> {
+    pub fn grad(m: Model, data: types::Dataset) -> RResult<Vector> {
         Ok(Vector::new(m.read().loss_grad(&data.0)?.1))
     }
 
     /// Trains the model in place with default options (full-batch GD, lr 0.1, 10 epochs).
     #[rhai_fn(name = "train", return_raw)]
-    pub fn train_default(m: Model, data: Data) -> RResult<Hist> {
+    pub fn train_default(m: Model, data: types::Dataset) -> RResult<types::History> {
         train(m, data, Map::new())
     }
+
+    /// `train`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const TRAIN_OPTS: Keys = Keys {
+        op: "train",
+        keys: &[
+            "lr",
+            "batch",
+            "epochs",
+            "steps",
+            "momentum",
+            "weight_decay",
+            "shuffle",
+            "seed",
+            "test",
+            "log_every",
+            "until_grad_norm",
+            "track",
+        ],
+    };
 
     /// Trains the model in place by (stochastic) gradient descent and returns its History.
     ///
@@ -353,8 +371,8 @@ pub mod model {
     /// assert(h.loss[-1] < h.loss[0] / 10, "loss falls");
     /// ```
     #[rhai_fn(name = "train", return_raw)]
-    pub fn train(m: Model, data: Data, opts: Map) -> RResult<Hist> {
-        let o = Opts::of("train", opts)?;
+    pub fn train(m: Model, data: types::Dataset, opts: Map) -> RResult<types::History> {
+        let o = Opts::of(&TRAIN_OPTS, opts)?;
         if o.get("epochs").is_some() && o.get("steps").is_some() {
             return script_err("train: give either `epochs` or `steps`, not both");
         }
@@ -368,7 +386,7 @@ pub mod model {
             shuffle: o.bool("shuffle", true)?,
             seed: o.seed("seed", 0)?,
             test: o
-                .opt_custom::<Data>("test", "a Dataset")?
+                .opt_custom::<types::Dataset>("test", "a Dataset")?
                 .map(|d| d.0.as_ref().clone()),
             log_every: o.opt_usize("log_every")?,
             until_grad_norm: o.opt_f64("until_grad_norm")?,
@@ -382,7 +400,7 @@ pub mod model {
             super::set_last_history(Some(h.clone()));
         }
         r?;
-        Ok(Hist(h))
+        Ok(types::History(h))
     }
 
     /// The History recorded by the last `train` call — also when it was
@@ -400,7 +418,7 @@ pub mod model {
     #[rhai_fn(name = "last_history")]
     pub fn last_history() -> Dynamic {
         match super::get_last_history() {
-            Some(h) => Dynamic::from(Hist(h)),
+            Some(h) => Dynamic::from(types::History(h)),
             None => Dynamic::UNIT,
         }
     }
@@ -446,37 +464,37 @@ pub mod model {
 
     /// Training loss at each log point.
     #[rhai_fn(get = "loss", pure)]
-    pub fn h_loss(h: &mut Hist) -> Array {
+    pub fn h_loss(h: &mut types::History) -> Array {
         floats(&h.0.loss)
     }
 
     /// Training accuracy at each log point.
     #[rhai_fn(get = "acc", pure)]
-    pub fn h_acc(h: &mut Hist) -> Array {
+    pub fn h_acc(h: &mut types::History) -> Array {
         floats(&h.0.acc)
     }
 
     /// Test loss at each log point (empty without `test`).
     #[rhai_fn(get = "test_loss", pure)]
-    pub fn h_test_loss(h: &mut Hist) -> Array {
+    pub fn h_test_loss(h: &mut types::History) -> Array {
         floats(&h.0.test_loss)
     }
 
     /// Test accuracy at each log point (empty without `test`).
     #[rhai_fn(get = "test_acc", pure)]
-    pub fn h_test_acc(h: &mut Hist) -> Array {
+    pub fn h_test_acc(h: &mut types::History) -> Array {
         floats(&h.0.test_acc)
     }
 
     /// Full-batch gradient norm at each log point.
     #[rhai_fn(get = "grad_norm", pure)]
-    pub fn h_grad_norm(h: &mut Hist) -> Array {
+    pub fn h_grad_norm(h: &mut types::History) -> Array {
         floats(&h.0.grad_norm)
     }
 
     /// The step number of each log point (0 = before training).
     #[rhai_fn(get = "step", pure)]
-    pub fn h_step(h: &mut Hist) -> Array {
+    pub fn h_step(h: &mut types::History) -> Array {
         h.0.step
             .iter()
             .map(|&s| Dynamic::from_int(s as INT))
@@ -492,20 +510,20 @@ pub mod model {
     /// print(h.steps);   // prints 12
     /// ```
     #[rhai_fn(get = "steps", pure)]
-    pub fn h_steps(h: &mut Hist) -> INT {
+    pub fn h_steps(h: &mut types::History) -> INT {
         h.0.steps as INT
     }
 
     /// True when the training was interrupted (see `last_history()`).
     #[rhai_fn(get = "interrupted", pure)]
-    pub fn h_interrupted(h: &mut Hist) -> bool {
+    pub fn h_interrupted(h: &mut types::History) -> bool {
         h.0.interrupted
     }
 
     /// Why training stopped: "steps", "epochs", "until_grad_norm",
     /// "interrupted" or "diverged".
     #[rhai_fn(get = "stopped_by", pure)]
-    pub fn h_stopped_by(h: &mut Hist) -> String {
+    pub fn h_stopped_by(h: &mut types::History) -> String {
         h.0.stopped_by.clone()
     }
 
@@ -524,7 +542,7 @@ pub mod model {
     /// assert_close(h.tracked.top[2], top_eigs(m, data, 2).top(2), 1e-5);
     /// ```
     #[rhai_fn(get = "tracked", pure)]
-    pub fn h_tracked(h: &mut Hist) -> Dynamic {
+    pub fn h_tracked(h: &mut types::History) -> Dynamic {
         let Some(t) = &h.0.tracked else {
             return Dynamic::UNIT;
         };
@@ -563,7 +581,7 @@ pub mod model {
     /// print(h.stability);         // prints 4.0
     /// ```
     #[rhai_fn(get = "sharpness", pure)]
-    pub fn h_sharpness(h: &mut Hist) -> Array {
+    pub fn h_sharpness(h: &mut types::History) -> Array {
         match &h.0.tracked {
             Some(t) => floats(&t.sharpness()),
             None => Array::new(),
@@ -573,23 +591,13 @@ pub mod model {
     /// The edge of stability of the update, (2 + 2β)/lr − wd (β the
     /// momentum, wd the weight decay): 2/lr for plain gradient descent.
     #[rhai_fn(get = "stability", pure)]
-    pub fn h_stability(h: &mut Hist) -> f64 {
+    pub fn h_stability(h: &mut types::History) -> f64 {
         h.0.stability_threshold()
     }
 
     /// Seconds the training took.
     #[rhai_fn(get = "seconds", pure)]
-    pub fn h_seconds(h: &mut Hist) -> f64 {
+    pub fn h_seconds(h: &mut types::History) -> f64 {
         h.0.seconds
-    }
-
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn hist_to_string(h: &mut Hist) -> String {
-        h.to_string()
-    }
-
-    #[rhai_fn(name = "to_debug", pure)]
-    pub fn hist_to_debug(h: &mut Hist) -> String {
-        h.to_string()
     }
 }

@@ -68,7 +68,7 @@ fn layers_of(op: &str, a: &rhai::Array) -> RResult<Vec<std::sync::Arc<dyn crate:
     a.iter()
         .enumerate()
         .map(
-            |(i, d)| match d.clone().try_cast::<crate::script::types::LayerV>() {
+            |(i, d)| match d.clone().try_cast::<crate::script::types::Layer>() {
                 Some(l) => Ok(l.0),
                 None => script_err(format!(
                 "{op}: expected an array of layers (Linear(…), ReLU(), …), got {} {d} at index {i}",
@@ -97,8 +97,9 @@ pub mod net {
     use crate::model::softplus::Softplus;
     use crate::model::tanh::Tanh;
     use crate::model::{Chain, Init, LossKind, NetOpts, Network};
+    use crate::script::opts::Keys;
     use crate::script::opts::{script_err, Opts};
-    use crate::script::types::{LayerV, Model};
+    use crate::script::types::{self, Model};
     use rhai::{Array, Dynamic, Map, INT};
     use std::sync::Arc;
 
@@ -113,6 +114,13 @@ pub mod net {
     pub fn net_default(layers: Array) -> RResult<Model> {
         net(layers, Map::new())
     }
+
+    /// `net`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const NET_OPTS: Keys = Keys {
+        op: "net",
+        keys: &["input", "loss", "init", "init_std", "seed"],
+    };
 
     /// A network from an array of layers (modules 0, 1, … as in PyTorch's
     /// `nn.Sequential`). Options: `input` (the sample shape, e.g.
@@ -133,7 +141,7 @@ pub mod net {
     /// ```
     #[rhai_fn(name = "net", return_raw)]
     pub fn net(layers: Array, opts: Map) -> RResult<Model> {
-        let o = Opts::of("net", opts)?;
+        let o = Opts::of(&NET_OPTS, opts)?;
         let init = match o.string("init", "uniform")?.as_str() {
             "uniform" => {
                 if o.get("init_std").is_some() {
@@ -213,15 +221,22 @@ pub mod net {
     /// print(Linear(784, 10));   // prints Linear(784, 10)
     /// ```
     #[rhai_fn(name = "Linear", return_raw)]
-    pub fn linear(fan_in: INT, fan_out: INT) -> RResult<LayerV> {
+    pub fn linear(fan_in: INT, fan_out: INT) -> RResult<types::Layer> {
         linear_opts(fan_in, fan_out, Map::new())
     }
 
+    /// `Linear`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const LINEAR_OPTS: Keys = Keys {
+        op: "Linear",
+        keys: &["bias"],
+    };
+
     /// `Linear(in, out, #{ bias: false })`.
     #[rhai_fn(name = "Linear", return_raw)]
-    pub fn linear_opts(fan_in: INT, fan_out: INT, opts: Map) -> RResult<LayerV> {
-        let o = Opts::of("Linear", opts)?;
-        Ok(LayerV(Arc::new(Linear {
+    pub fn linear_opts(fan_in: INT, fan_out: INT, opts: Map) -> RResult<types::Layer> {
+        let o = Opts::of(&LINEAR_OPTS, opts)?;
+        Ok(types::Layer(Arc::new(Linear {
             fan_in: count("Linear", "in_features", fan_in)?,
             fan_out: count("Linear", "out_features", fan_out)?,
             bias: o.bool("bias", true)?,
@@ -239,14 +254,26 @@ pub mod net {
     /// print(m.num_params);   // prints 6874
     /// ```
     #[rhai_fn(name = "Conv2d", return_raw)]
-    pub fn conv2d(in_ch: INT, out_ch: INT, kernel: Dynamic) -> RResult<LayerV> {
+    pub fn conv2d(in_ch: INT, out_ch: INT, kernel: Dynamic) -> RResult<types::Layer> {
         conv2d_opts(in_ch, out_ch, kernel, Map::new())
     }
 
+    /// `Conv2d`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const CONV2D_OPTS: Keys = Keys {
+        op: "Conv2d",
+        keys: &["stride", "padding", "bias"],
+    };
+
     /// `Conv2d(in_ch, out_ch, kernel, #{ stride, padding, bias })`.
     #[rhai_fn(name = "Conv2d", return_raw)]
-    pub fn conv2d_opts(in_ch: INT, out_ch: INT, kernel: Dynamic, opts: Map) -> RResult<LayerV> {
-        let o = Opts::of("Conv2d", opts)?;
+    pub fn conv2d_opts(
+        in_ch: INT,
+        out_ch: INT,
+        kernel: Dynamic,
+        opts: Map,
+    ) -> RResult<types::Layer> {
+        let o = Opts::of(&CONV2D_OPTS, opts)?;
         let stride = match o.get("stride") {
             Some(d) => pair_of("Conv2d", "stride", d, 1)?,
             None => [1, 1],
@@ -255,7 +282,7 @@ pub mod net {
             Some(d) => pair_of("Conv2d", "padding", d, 0)?,
             None => [0, 0],
         };
-        Ok(LayerV(Arc::new(Conv2d {
+        Ok(types::Layer(Arc::new(Conv2d {
             in_ch: count("Conv2d", "in_channels", in_ch)?,
             out_ch: count("Conv2d", "out_channels", out_ch)?,
             kernel: pair_of("Conv2d", "kernel", &kernel, 1)?,
@@ -275,20 +302,27 @@ pub mod net {
     /// print(m.layers[1].shape);   // prints [2, 3, 3]
     /// ```
     #[rhai_fn(name = "MaxPool2d", return_raw)]
-    pub fn max_pool(kernel: Dynamic) -> RResult<LayerV> {
+    pub fn max_pool(kernel: Dynamic) -> RResult<types::Layer> {
         max_pool_opts(kernel, Map::new())
     }
 
+    /// `MaxPool2d`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const MAXPOOL2D_OPTS: Keys = Keys {
+        op: "MaxPool2d",
+        keys: &["stride"],
+    };
+
     /// `MaxPool2d(kernel, #{ stride })`.
     #[rhai_fn(name = "MaxPool2d", return_raw)]
-    pub fn max_pool_opts(kernel: Dynamic, opts: Map) -> RResult<LayerV> {
-        let o = Opts::of("MaxPool2d", opts)?;
+    pub fn max_pool_opts(kernel: Dynamic, opts: Map) -> RResult<types::Layer> {
+        let o = Opts::of(&MAXPOOL2D_OPTS, opts)?;
         let kernel = pair_of("MaxPool2d", "kernel", &kernel, 1)?;
         let stride = match o.get("stride") {
             Some(d) => pair_of("MaxPool2d", "stride", d, 1)?,
             None => kernel,
         };
-        Ok(LayerV(Arc::new(MaxPool2d { kernel, stride })))
+        Ok(types::Layer(Arc::new(MaxPool2d { kernel, stride })))
     }
 
     /// `torch.nn.AvgPool2d(kernel)`: the mean of each window (option
@@ -300,20 +334,27 @@ pub mod net {
     /// print(m.num_params);   // prints 10
     /// ```
     #[rhai_fn(name = "AvgPool2d", return_raw)]
-    pub fn avg_pool(kernel: Dynamic) -> RResult<LayerV> {
+    pub fn avg_pool(kernel: Dynamic) -> RResult<types::Layer> {
         avg_pool_opts(kernel, Map::new())
     }
 
+    /// `AvgPool2d`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const AVGPOOL2D_OPTS: Keys = Keys {
+        op: "AvgPool2d",
+        keys: &["stride"],
+    };
+
     /// `AvgPool2d(kernel, #{ stride })`.
     #[rhai_fn(name = "AvgPool2d", return_raw)]
-    pub fn avg_pool_opts(kernel: Dynamic, opts: Map) -> RResult<LayerV> {
-        let o = Opts::of("AvgPool2d", opts)?;
+    pub fn avg_pool_opts(kernel: Dynamic, opts: Map) -> RResult<types::Layer> {
+        let o = Opts::of(&AVGPOOL2D_OPTS, opts)?;
         let kernel = pair_of("AvgPool2d", "kernel", &kernel, 1)?;
         let stride = match o.get("stride") {
             Some(d) => pair_of("AvgPool2d", "stride", d, 1)?,
             None => kernel,
         };
-        Ok(LayerV(Arc::new(AvgPool2d { kernel, stride })))
+        Ok(types::Layer(Arc::new(AvgPool2d { kernel, stride })))
     }
 
     /// `torch.nn.Flatten()`: each sample becomes a vector.
@@ -323,8 +364,8 @@ pub mod net {
     /// print(Flatten());   // prints Flatten()
     /// ```
     #[rhai_fn(name = "Flatten")]
-    pub fn flatten() -> LayerV {
-        LayerV(Arc::new(Flatten))
+    pub fn flatten() -> types::Layer {
+        types::Layer(Arc::new(Flatten))
     }
 
     /// `torch.nn.ReLU()`: max(0, x).
@@ -334,14 +375,14 @@ pub mod net {
     /// print(ReLU());   // prints ReLU()
     /// ```
     #[rhai_fn(name = "ReLU")]
-    pub fn relu() -> LayerV {
-        LayerV(Arc::new(Pointwise(ReLU)))
+    pub fn relu() -> types::Layer {
+        types::Layer(Arc::new(Pointwise(ReLU)))
     }
 
     /// `torch.nn.LeakyReLU()`: x for x > 0, 0.01·x otherwise.
     #[rhai_fn(name = "LeakyReLU")]
-    pub fn leaky_relu_default() -> LayerV {
-        LayerV(Arc::new(Pointwise(LeakyReLU { slope: 0.01 })))
+    pub fn leaky_relu_default() -> types::Layer {
+        types::Layer(Arc::new(Pointwise(LeakyReLU { slope: 0.01 })))
     }
 
     /// `torch.nn.LeakyReLU(slope)`: x for x > 0, slope·x otherwise.
@@ -351,16 +392,16 @@ pub mod net {
     /// print(LeakyReLU(0.1));   // prints LeakyReLU(0.1)
     /// ```
     #[rhai_fn(name = "LeakyReLU", return_raw)]
-    pub fn leaky_relu_i(slope: INT) -> RResult<LayerV> {
+    pub fn leaky_relu_i(slope: INT) -> RResult<types::Layer> {
         leaky_relu(slope as f64)
     }
 
     #[rhai_fn(name = "LeakyReLU", return_raw)]
-    pub fn leaky_relu(slope: f64) -> RResult<LayerV> {
+    pub fn leaky_relu(slope: f64) -> RResult<types::Layer> {
         if !slope.is_finite() {
             return script_err(format!("LeakyReLU: expected a finite slope, got {slope}"));
         }
-        Ok(LayerV(Arc::new(Pointwise(LeakyReLU { slope }))))
+        Ok(types::Layer(Arc::new(Pointwise(LeakyReLU { slope }))))
     }
 
     /// `torch.nn.Tanh()`.
@@ -370,8 +411,8 @@ pub mod net {
     /// print(Tanh());   // prints Tanh()
     /// ```
     #[rhai_fn(name = "Tanh")]
-    pub fn tanh() -> LayerV {
-        LayerV(Arc::new(Pointwise(Tanh)))
+    pub fn tanh() -> types::Layer {
+        types::Layer(Arc::new(Pointwise(Tanh)))
     }
 
     /// `torch.nn.Sigmoid()`: 1/(1 + e^(−x)).
@@ -381,8 +422,8 @@ pub mod net {
     /// print(Sigmoid());   // prints Sigmoid()
     /// ```
     #[rhai_fn(name = "Sigmoid")]
-    pub fn sigmoid() -> LayerV {
-        LayerV(Arc::new(Pointwise(Sigmoid)))
+    pub fn sigmoid() -> types::Layer {
+        types::Layer(Arc::new(Pointwise(Sigmoid)))
     }
 
     /// `torch.nn.GELU()`: x·Φ(x) with the exact normal CDF (erf).
@@ -392,9 +433,16 @@ pub mod net {
     /// print(GELU());   // prints GELU()
     /// ```
     #[rhai_fn(name = "GELU")]
-    pub fn gelu() -> LayerV {
-        LayerV(Arc::new(Pointwise(GELU { tanh: false })))
+    pub fn gelu() -> types::Layer {
+        types::Layer(Arc::new(Pointwise(GELU { tanh: false })))
     }
+
+    /// `GELU`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const GELU_OPTS: Keys = Keys {
+        op: "GELU",
+        keys: &["approximate"],
+    };
 
     /// `GELU(#{ approximate: "tanh" })`: PyTorch's tanh approximation
     /// (`approximate: "none"` is the exact one).
@@ -404,8 +452,8 @@ pub mod net {
     /// print(GELU(#{ approximate: "tanh" }));   // prints GELU(approximate='tanh')
     /// ```
     #[rhai_fn(name = "GELU", return_raw)]
-    pub fn gelu_opts(opts: Map) -> RResult<LayerV> {
-        let o = Opts::of("GELU", opts)?;
+    pub fn gelu_opts(opts: Map) -> RResult<types::Layer> {
+        let o = Opts::of(&GELU_OPTS, opts)?;
         let tanh = match o.string("approximate", "none")?.as_str() {
             "none" => false,
             "tanh" => true,
@@ -415,7 +463,7 @@ pub mod net {
                 ))
             }
         };
-        Ok(LayerV(Arc::new(Pointwise(GELU { tanh }))))
+        Ok(types::Layer(Arc::new(Pointwise(GELU { tanh }))))
     }
 
     /// `torch.nn.Softplus()`: log(1 + eˣ), and x above 20 (β = 1, as PyTorch).
@@ -425,8 +473,8 @@ pub mod net {
     /// print(Softplus());   // prints Softplus()
     /// ```
     #[rhai_fn(name = "Softplus")]
-    pub fn softplus() -> LayerV {
-        LayerV(Arc::new(Pointwise(Softplus)))
+    pub fn softplus() -> types::Layer {
+        types::Layer(Arc::new(Pointwise(Softplus)))
     }
 
     /// `torch.nn.LayerNorm(shape)`: normalises the trailing dimensions
@@ -440,8 +488,8 @@ pub mod net {
     /// print(m.num_params);   // prints 83
     /// ```
     #[rhai_fn(name = "LayerNorm", return_raw)]
-    pub fn layer_norm(shape: Dynamic) -> RResult<LayerV> {
-        Ok(LayerV(Arc::new(LayerNorm {
+    pub fn layer_norm(shape: Dynamic) -> RResult<types::Layer> {
+        Ok(types::Layer(Arc::new(LayerNorm {
             shape: shape_of("LayerNorm", "shape", &shape)?,
             eps: 1e-5,
         })))
@@ -459,23 +507,13 @@ pub mod net {
     /// print(m.layers[2].name);   // prints 1.0
     /// ```
     #[rhai_fn(name = "Residual", return_raw)]
-    pub fn residual(layers: Array) -> RResult<LayerV> {
+    pub fn residual(layers: Array) -> RResult<types::Layer> {
         let body = layers_of("Residual", &layers)?;
         if body.is_empty() {
             return script_err("Residual: expected at least one layer, got an empty list");
         }
-        Ok(LayerV(Arc::new(Residual {
+        Ok(types::Layer(Arc::new(Residual {
             body: Chain::new(body),
         })))
-    }
-
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn layer_to_string(l: &mut LayerV) -> String {
-        l.to_string()
-    }
-
-    #[rhai_fn(name = "to_debug", pure)]
-    pub fn layer_to_debug(l: &mut LayerV) -> String {
-        l.to_string()
     }
 }

@@ -2,12 +2,12 @@
 //! class decomposition, and the Marchenko–Pastur law to hold a bulk
 //! against.
 
-use crate::script::types::{Matrix, Spec};
+use crate::script::types::{self, Matrix};
 use crate::spectrum::Spectrum;
 use std::sync::Arc;
 
-fn spec(s: Spectrum) -> Spec {
-    Spec(Arc::new(s))
+fn spec(s: Spectrum) -> types::Spectrum {
+    types::Spectrum(Arc::new(s))
 }
 
 fn matrix(m: crate::mat::Mat, label: &'static str) -> Matrix {
@@ -18,8 +18,9 @@ fn matrix(m: crate::mat::Mat, label: &'static str) -> Matrix {
 pub mod outliers {
     use super::{matrix, spec};
     use crate::curvature::gram;
+    use crate::script::opts::Keys;
     use crate::script::opts::{f64s, script_err, type_name, Opts};
-    use crate::script::types::{Data, Dens, Model, Spec};
+    use crate::script::types::{self, Model};
     use rhai::{Dynamic, Map};
     use std::sync::Arc;
 
@@ -27,9 +28,16 @@ pub mod outliers {
 
     /// G's spectrum through the Gram route, default options.
     #[rhai_fn(name = "gn_gram", return_raw)]
-    pub fn gn_gram2(m: Model, data: Data) -> RResult<Dynamic> {
+    pub fn gn_gram2(m: Model, data: types::Dataset) -> RResult<Dynamic> {
         gn_gram(m, data, Map::new())
     }
+
+    /// `gn_gram`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const GN_GRAM_OPTS: Keys = Keys {
+        op: "gn_gram",
+        keys: &["vectors"],
+    };
 
     /// The spectrum of the Gauss–Newton matrix G through its Gram matrix,
     /// exactly, without forming G: with `v_{i,c} = Jᵢᵀ u_{i,c}` (`u_{i,c} =
@@ -61,8 +69,8 @@ pub mod outliers {
     /// print(s.info.rank <= 40);   // prints true
     /// ```
     #[rhai_fn(name = "gn_gram", return_raw)]
-    pub fn gn_gram(m: Model, data: Data, opts: Map) -> RResult<Dynamic> {
-        let o = Opts::of("gn_gram", opts)?;
+    pub fn gn_gram(m: Model, data: types::Dataset, opts: Map) -> RResult<Dynamic> {
+        let o = Opts::of(&GN_GRAM_OPTS, opts)?;
         let k = o.usize("vectors", 0)?;
         let g = m.read();
         let r = gram::gn_gram(&g, &data.0, k)?;
@@ -82,9 +90,16 @@ pub mod outliers {
 
     /// Papyan's class decomposition of G, default options.
     #[rhai_fn(name = "class_decomposition", return_raw)]
-    pub fn class_decomposition2(m: Model, data: Data) -> RResult<Map> {
+    pub fn class_decomposition2(m: Model, data: types::Dataset) -> RResult<Map> {
         class_decomposition(m, data, Map::new())
     }
+
+    /// `class_decomposition`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const CLASS_DECOMPOSITION_OPTS: Keys = Keys {
+        op: "class_decomposition",
+        keys: &["matrices"],
+    };
 
     /// Papyan's decomposition of the Gauss–Newton matrix by true class c
     /// and output c′ (Papyan 2019, "Measurements of three-level hierarchical
@@ -118,8 +133,8 @@ pub mod outliers {
     /// print(d.overlap > 0.0 && d.overlap <= 1.0 + 1e-12);   // prints true
     /// ```
     #[rhai_fn(name = "class_decomposition", return_raw)]
-    pub fn class_decomposition(m: Model, data: Data, opts: Map) -> RResult<Map> {
-        let o = Opts::of("class_decomposition", opts)?;
+    pub fn class_decomposition(m: Model, data: types::Dataset, opts: Map) -> RResult<Map> {
+        let o = Opts::of(&CLASS_DECOMPOSITION_OPTS, opts)?;
         let want = o.bool("matrices", false)?;
         let g = m.read();
         let d = gram::class_decomposition(&g, &data.0, want)?;
@@ -152,9 +167,16 @@ pub mod outliers {
 
     /// The Marchenko–Pastur law, default options (400 points).
     #[rhai_fn(name = "marchenko_pastur", return_raw)]
-    pub fn marchenko_pastur2(ratio: Dynamic, sigma2: Dynamic) -> RResult<Dens> {
+    pub fn marchenko_pastur2(ratio: Dynamic, sigma2: Dynamic) -> RResult<types::Density> {
         marchenko_pastur(ratio, sigma2, Map::new())
     }
+
+    /// `marchenko_pastur`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const MARCHENKO_PASTUR_OPTS: Keys = Keys {
+        op: "marchenko_pastur",
+        keys: &["points"],
+    };
 
     /// The Marchenko–Pastur law of the eigenvalues of (1/N) XᵀX for an
     /// N × d matrix X of i.i.d. entries of variance `sigma2`, `ratio` = d/N:
@@ -174,8 +196,8 @@ pub mod outliers {
     /// print(marchenko_pastur(2, 1).info.atom);   // prints 0.5
     /// ```
     #[rhai_fn(name = "marchenko_pastur", return_raw)]
-    pub fn marchenko_pastur(ratio: Dynamic, sigma2: Dynamic, opts: Map) -> RResult<Dens> {
-        let o = Opts::of("marchenko_pastur", opts)?;
+    pub fn marchenko_pastur(ratio: Dynamic, sigma2: Dynamic, opts: Map) -> RResult<types::Density> {
+        let o = Opts::of(&MARCHENKO_PASTUR_OPTS, opts)?;
         let num = |what: &str, d: &Dynamic| -> RResult<f64> {
             match crate::script::opts::as_f64(d) {
                 Some(x) => Ok(x),
@@ -188,7 +210,7 @@ pub mod outliers {
         let r = num("ratio", &ratio)?;
         let s = num("sigma2", &sigma2)?;
         let d = crate::laws::marchenko_pastur(r, s, o.usize("points", 400)?)?;
-        Ok(Dens(Arc::new(d)))
+        Ok(types::Density(Arc::new(d)))
     }
 
     /// The Kolmogorov–Smirnov distance sup_x |F_n(x) − F(x)| between the
@@ -204,7 +226,7 @@ pub mod outliers {
     /// print(ks_distance(s, marchenko_pastur(0.2, 1.5)) > 0.2);    // prints true
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn ks_distance(values: Dynamic, density: Dens) -> RResult<f64> {
+    pub fn ks_distance(values: Dynamic, density: types::Density) -> RResult<f64> {
         let Some(v) = f64s(&values) else {
             return script_err(format!(
                 "ks_distance: expected a Spectrum, Vector or array of numbers, got {}",
@@ -221,7 +243,7 @@ pub mod outliers {
     /// print(eigs(matrix([[2, 1], [1, 3]])).sum());   // prints 5.0
     /// ```
     #[rhai_fn(name = "sum", pure)]
-    pub fn spectrum_sum(s: &mut Spec) -> f64 {
+    pub fn spectrum_sum(s: &mut types::Spectrum) -> f64 {
         s.0.values().iter().sum()
     }
 
@@ -233,7 +255,7 @@ pub mod outliers {
     /// print(marchenko_pastur(4, 1).integral() < 0.26);   // prints true
     /// ```
     #[rhai_fn(name = "integral", pure)]
-    pub fn integral(d: &mut Dens) -> f64 {
+    pub fn integral(d: &mut types::Density) -> f64 {
         d.0.integral()
     }
 }

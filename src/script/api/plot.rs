@@ -8,7 +8,6 @@ use rhai::{EvalAltResult, Map};
 type RResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// The options every plot takes.
-pub use crate::script::opts::PLOT_KEYS;
 
 /// Applies `title`, `log_y`, `symlog`, `width`, `height`, `x_label`, `y_label`.
 pub fn apply_opts(mut fig: Figure, o: &Opts) -> RResult<Figure> {
@@ -74,11 +73,6 @@ pub fn cannot_plot<T>(what: &str) -> RResult<T> {
     ))
 }
 
-/// Parses plot options from a map (the keys of `op` in the option table).
-pub fn plot_opts(op: &'static str, map: Map) -> RResult<Opts> {
-    Opts::of(op, map)
-}
-
 /// Several Spectra, Densities, Histories or Curves on one chart: each
 /// one's figure, its series renamed by `labels` (default "1", "2", …)
 /// and drawn on the first one's charts.
@@ -108,7 +102,7 @@ pub fn figure_of_many(values: &rhai::Array, o: &Opts) -> RResult<crate::plot::Fi
                 "plot: expected values of one kind on one chart, got {kind} and {t}"
             ));
         }
-        let fig = plot::figure_of(&mut v, Opts::of("plot", Map::new())?)?;
+        let fig = plot::figure_of(&mut v, Opts::of(&plot::PLOT_OPTS, Map::new())?)?;
         match &mut out {
             None => {
                 let mut f = fig;
@@ -150,10 +144,11 @@ pub fn rename(c: &mut crate::plot::Chart, label: &str) {
 
 #[rhai::plugin::export_module]
 pub mod plot {
-    use super::{apply_opts, cannot_plot, figure_of_many, plot_opts, single};
+    use super::{apply_opts, cannot_plot, figure_of_many, single};
     use crate::plot::{histogram, views, Chart, Series};
+    use crate::script::opts::Keys;
     use crate::script::opts::{f64s, script_err, type_name, Opts};
-    use crate::script::types::{CurveV, Dens, Hist, Plot, Spec};
+    use crate::script::types::{self, Plot};
     use rhai::{Dynamic, EvalAltResult, Map};
 
     type RResult<T> = Result<T, Box<EvalAltResult>>;
@@ -172,9 +167,9 @@ pub mod plot {
                 "plot: labels: expected an array of values to label (plot([s, g], #{ labels: [\"H\", \"G\"] })), got one value",
             );
         }
-        let fig = if let Some(h) = value.read_lock::<Hist>() {
+        let fig = if let Some(h) = value.read_lock::<types::History>() {
             views::history(&h.0)
-        } else if let Some(s) = value.read_lock::<Spec>() {
+        } else if let Some(s) = value.read_lock::<types::Spectrum>() {
             let mut f = views::spectrum(&s.0, false);
             if o.bool("log_y", false)? {
                 for c in &mut f.charts {
@@ -185,9 +180,9 @@ pub mod plot {
                 }
             }
             f
-        } else if let Some(d) = value.read_lock::<Dens>() {
+        } else if let Some(d) = value.read_lock::<types::Density>() {
             views::density(&d.0)
-        } else if let Some(c) = value.read_lock::<CurveV>() {
+        } else if let Some(c) = value.read_lock::<types::Curve>() {
             views::curve(&c.0)
         } else if let Some(ys) = f64s(value) {
             single(
@@ -220,6 +215,16 @@ pub mod plot {
         plot2(value, Map::new())
     }
 
+    /// `plot`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const PLOT_OPTS: Keys = Keys {
+        op: "plot",
+        keys: &[
+            "title", "log_y", "symlog", "width", "height", "x_label", "y_label", "cols", "rows",
+            "labels",
+        ],
+    };
+
     /// Plots a value with options: `title`, `log_y` (log10 y axis), `symlog`
     /// (symmetric log y axis, linear within ±the given threshold), `width`,
     /// `height` (SVG pixels), `cols`, `rows` (text; default: the terminal's
@@ -239,7 +244,7 @@ pub mod plot {
     #[rhai_fn(name = "plot", return_raw)]
     pub fn plot2(value: Dynamic, opts: Map) -> RResult<Plot> {
         // plot(xs, ys) arrives here when the second argument is not a map.
-        let o = plot_opts("plot", opts)?;
+        let o = Opts::of(&PLOT_OPTS, opts)?;
         let mut value = value;
         Ok(Plot::show(figure_of(&mut value, o)?))
     }
@@ -253,7 +258,7 @@ pub mod plot {
     /// ```
     #[rhai_fn(name = "plot", return_raw)]
     pub fn plot_xy(xs: Dynamic, ys: Dynamic, opts: Map) -> RResult<Plot> {
-        let o = plot_opts("plot", opts)?;
+        let o = Opts::of(&PLOT_OPTS, opts)?;
         let (Some(x), Some(y)) = (f64s(&xs), f64s(&ys)) else {
             return script_err(format!(
                 "plot: expected two arrays of numbers, got {} and {}",
@@ -282,6 +287,16 @@ pub mod plot {
         plot_xy(Dynamic::from_array(xs), Dynamic::from_array(ys), Map::new())
     }
 
+    /// `hist`'s option keys: [`Opts::of`] checks maps against them and
+    /// completion offers them.
+    pub(crate) const HIST_OPTS: Keys = Keys {
+        op: "hist",
+        keys: &[
+            "title", "log_y", "symlog", "width", "height", "x_label", "y_label", "cols", "rows",
+            "bins", "log", "overlay",
+        ],
+    };
+
     /// A histogram of numbers (an array, Vector or Spectrum) and shows it.
     ///
     /// Options: `bins` (30), `log` (log scale for the counts: symmetric log,
@@ -296,7 +311,7 @@ pub mod plot {
     /// ```
     #[rhai_fn(name = "hist", return_raw)]
     pub fn hist2(values: Dynamic, opts: Map) -> RResult<Plot> {
-        let o = plot_opts("hist", opts)?;
+        let o = Opts::of(&HIST_OPTS, opts)?;
         let Some(v) = f64s(&values) else {
             return script_err(format!(
                 "hist: expected a Vector, Spectrum or array of numbers, got {}",
@@ -305,7 +320,7 @@ pub mod plot {
         };
         let bins = o.usize("bins", 30)?;
         let mut chart = histogram(&v, bins, o.bool("log", false)?)?;
-        if let Some(d) = o.opt_custom::<Dens>("overlay", "a Density")? {
+        if let Some(d) = o.opt_custom::<types::Density>("overlay", "a Density")? {
             chart = crate::plot::overlay_density(chart, &d.0);
         }
         Ok(Plot::show(apply_opts(single(chart), &o)?))
@@ -337,15 +352,5 @@ pub mod plot {
     pub fn save_svg(p: Plot, path: &str) -> RResult<()> {
         p.fig.save_svg(std::path::Path::new(path))?;
         Ok(())
-    }
-
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn plot_to_string(p: &mut Plot) -> String {
-        p.fig.to_text()
-    }
-
-    #[rhai_fn(name = "to_debug", pure)]
-    pub fn plot_to_debug(p: &mut Plot) -> String {
-        p.fig.to_text()
     }
 }

@@ -316,16 +316,6 @@ pub mod values {
         v.0.iter().sum()
     }
 
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn vec_to_string(v: &mut Vector) -> String {
-        v.to_string()
-    }
-
-    #[rhai_fn(name = "to_debug", pure)]
-    pub fn vec_to_debug(v: &mut Vector) -> String {
-        v.to_string()
-    }
-
     // ----- Matrix -----
 
     /// A Matrix from an array of rows (arrays of numbers of equal length).
@@ -546,15 +536,5 @@ pub mod values {
             "multiply by a Vector instead",
         )?;
         Ok(Matrix::new(a.0.matmul(&b.0)?))
-    }
-
-    #[rhai_fn(name = "to_string", pure)]
-    pub fn mat_to_string(m: &mut Matrix) -> String {
-        m.to_string()
-    }
-
-    #[rhai_fn(name = "to_debug", pure)]
-    pub fn mat_to_debug(m: &mut Matrix) -> String {
-        m.to_string()
     }
 }
