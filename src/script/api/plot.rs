@@ -7,8 +7,6 @@ use rhai::{EvalAltResult, Map};
 
 type RResult<T> = Result<T, Box<EvalAltResult>>;
 
-/// The options every plot takes.
-
 /// Applies `title`, `log_y`, `symlog`, `width`, `height`, `x_label`, `y_label`.
 pub fn apply_opts(mut fig: Figure, o: &Opts) -> RResult<Figure> {
     let title = o.opt_string("title")?;
