@@ -1,21 +1,30 @@
 //! # hlab — the curvature of neural-network loss surfaces, interactively
 //!
+//! The modules, from the bottom layer up (a module uses only those above
+//! it in this table; `tests/house.rs` checks it):
+//!
 //! | module | what it holds |
 //! |---|---|
 //! | [`error`] | the one error enum and `Result` |
+//! | [`text`] | numbers as people read them, the "did you mean" suggestion |
 //! | [`fsio`] | the one atomic file writer every save uses |
+//! | [`progress`] | progress bars and the interrupt flag |
 //! | [`rng`] | the seeded, portable random generator |
 //! | [`mat`] | `Mat`, the dense matrix, and vector helpers |
 //! | [`data`] | `Dataset`, clusters, MNIST, `.npy` |
-//! | [`linalg`] | dense symmetric eigen-solvers |
+//! | [`model`] | networks: the layer engine, losses, the R-operator passes, state dicts |
 //! | [`spectrum`] | `Spectrum`: eigenvalues with provenance, outlier rules |
-//! | [`curvature`] | exact HVPs, Hessians, Gauss–Newton, Lanczos, SLQ, Hutchinson, the Gram route and Papyan's class decomposition |
+//! | [`linalg`] | dense symmetric eigen-solvers |
 //! | [`laws`] | reference spectral laws (Marchenko–Pastur) and the Kolmogorov–Smirnov distance |
+//! | [`curvature`] | exact HVPs, Hessians, Gauss–Newton, Lanczos, SLQ, Hutchinson, the Gram route and Papyan's class decomposition |
+//! | [`train`] | SGD with momentum and weight decay, `History`, curvature tracked during training |
+//! | [`landscape`] | loss (and curvature) along lines and on planes |
+//! | [`output`] | `Display`, `Output`, `Sink`: what an evaluation emits |
 //! | [`plot`] | charts as text and SVG |
-//! | [`progress`] | progress bars and the interrupt flag |
-//! | [`repl`] | the interactive REPL, its `:commands`, piped input |
-//! | [`course`] | the teaching course's exercises and `hlab check` |
+//! | [`script`] | the only module that imports rhai: `Session`, the script types, the api wrappers, docs |
 //! | [`complete`] | completion and the "is this input complete?" rule (REPL and kernel) |
+//! | [`course`] | the teaching course's exercises and `hlab check` |
+//! | [`repl`] | the interactive REPL, its `:commands`, piped input |
 //! | [`kernel`] | the Jupyter kernel: protocol 5.3 over ZeroMQ, kernelspec install |
 
 pub mod complete;
@@ -37,6 +46,7 @@ pub mod repl;
 pub mod rng;
 pub mod script;
 pub mod spectrum;
+pub mod text;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@ mod cli;
 mod course;
 mod docs;
 mod fixtures;
+mod house;
 mod layer_fixtures;
 mod newcomer;
 mod outliers;

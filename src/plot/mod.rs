@@ -630,34 +630,7 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// A number in at most 4 significant digits and about 9 characters:
-/// `0`, `0.25`, `1234`, `-0.001234`, `1.23e5`, `4e-7`.
-pub fn fmt_num(v: f64) -> String {
-    if !v.is_finite() {
-        return format!("{v}");
-    }
-    if v == 0.0 {
-        return "0".to_string();
-    }
-    let a = v.abs();
-    if !(1e-3..1e5).contains(&a) {
-        let s = format!("{v:.3e}");
-        let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-        let mant = if mant.contains('.') {
-            mant.trim_end_matches('0').trim_end_matches('.')
-        } else {
-            mant
-        };
-        return format!("{mant}e{exp}");
-    }
-    let decimals = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
+pub use crate::text::fmt_short as fmt_num;
 
 /// One axis in drawing space (after the scale transform): `lo < hi`, both
 /// finite. Renderers draw in normalized [0, 1] coordinates, so f32 and pixel
@@ -1029,20 +1002,6 @@ fn ticks(axis: Axis, scale: Scale, n: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fmt_num_is_short_and_round() {
-        assert_eq!(fmt_num(0.0), "0");
-        assert_eq!(fmt_num(-0.0), "0");
-        assert_eq!(fmt_num(0.25), "0.25");
-        assert_eq!(fmt_num(1234.0), "1234");
-        assert_eq!(fmt_num(12345.6), "12346");
-        assert_eq!(fmt_num(-0.001234), "-0.001234");
-        assert_eq!(fmt_num(123456.0), "1.235e5");
-        assert_eq!(fmt_num(4e-7), "4e-7");
-        assert_eq!(fmt_num(1e300), "1e300");
-        assert_eq!(fmt_num(-1.2345678e-300), "-1.235e-300");
-    }
 
     #[test]
     fn scales_invert() {

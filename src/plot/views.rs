@@ -135,3 +135,35 @@ pub fn curve(c: &crate::landscape::Curve) -> Figure {
     }
     Figure::new(charts)
 }
+/// The surface's training loss as a heat map with contours (log bands when
+/// the loss spans more than a decade).
+pub fn surface(s: &crate::landscape::Surface) -> crate::Result<super::heatmap::HeatMap> {
+    let z: Vec<Vec<f64>> = (0..s.loss.rows()).map(|i| s.loss.row(i).to_vec()).collect();
+    let mut h = super::heatmap::HeatMap::new(s.a.clone(), s.b.clone(), z)?;
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for &v in s.loss.data() {
+        if v.is_finite() {
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+    }
+    h.log = lo > 0.0 && hi > 10.0 * lo;
+    h.title = Some(format!(
+        "training loss on the plane w + a·d₁ + b·d₂ ({} directions)",
+        s.dirs
+    ));
+    h.x_label = "a (along d₁)".into();
+    h.y_label = "b (along d₂)".into();
+    if s.a.first().is_some_and(|&x| x <= 0.0) && s.a.last().is_some_and(|&x| x >= 0.0) {
+        h.mark = Some((0.0, 0.0));
+    }
+    if let Some(c) = s.center_loss() {
+        h.notes.push(format!(
+            "'X' the model: loss {}; min {}, max {}",
+            super::fmt_num(c),
+            super::fmt_num(lo),
+            super::fmt_num(hi)
+        ));
+    }
+    Ok(h)
+}

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod docs;
+pub mod lex;
 pub mod opts;
 pub mod session;
 pub mod stdlib;

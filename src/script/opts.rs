@@ -35,43 +35,15 @@ pub struct Opts {
     map: Map,
 }
 
-/// The candidate nearest to `name` by edit distance, when it is within 2
-/// edits (for "did you mean" messages).
-pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(name, c), c))
-        .min()
-        .filter(|(d, _)| *d <= 2)
-        .map(|(_, c)| c)
-}
-
-/// Levenshtein distance between two names.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
+pub use crate::text::{closest, edit_distance};
 
 impl Opts {
     /// Checks that every key of `map` is in `allowed`.
     pub fn new(op: &'static str, map: Map, allowed: &[&str]) -> RResult<Opts> {
         for key in map.keys() {
             if !allowed.contains(&key.as_str()) {
-                let close = allowed
-                    .iter()
-                    .map(|a| (edit_distance(key, a), a))
-                    .min()
-                    .filter(|(d, _)| *d <= 2)
-                    .map(|(_, a)| format!(" (did you mean `{a}`?)"))
+                let close = closest(key, allowed.iter().copied())
+                    .map(|a| format!(" (did you mean `{a}`?)"))
                     .unwrap_or_default();
                 return script_err(format!(
                     "{op}: unknown option `{key}`{close}; valid options: {}",

@@ -302,7 +302,7 @@ impl Session {
         script::forget_shown();
         // A byte-order mark (editors on Windows write one) is not code.
         let code = code.strip_prefix('\u{feff}').unwrap_or(code);
-        if let Some((line, col)) = crate::complete::unclosed_block_comment(code) {
+        if let Some((line, col)) = crate::script::lex::unclosed_block_comment(code) {
             return Err(make_error(
                 code,
                 "expected `*/` to close the comment that starts here, got the end of the input (the rest would be skipped)".into(),
@@ -461,14 +461,8 @@ fn not_found_message(docs: &[script::docs::FnDoc], sig: &str) -> String {
         );
     }
     if forms.is_empty() {
-        let close = docs
-            .iter()
-            .map(|d| (script::opts::edit_distance(name, &d.name), &d.name))
-            .filter(|(dist, n)| {
-                *dist <= if name.chars().count() <= 4 { 1 } else { 2 } && n.as_str() != name
-            })
-            .min()
-            .map(|(_, n)| format!("; did you mean `{n}`?"))
+        let close = crate::text::closest(name, docs.iter().map(|d| d.name.as_str()))
+            .map(|n| format!("; did you mean `{n}`?"))
             .unwrap_or_default();
         return format!("{name}: unknown function, called as {got}{close}");
     }

@@ -8,34 +8,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Formats a float with about six significant digits, trimmed.
-pub fn fmt_num(x: f64) -> String {
-    if x == 0.0 {
-        return "0".into();
-    }
-    if !x.is_finite() {
-        return format!("{x}");
-    }
-    let a = x.abs();
-    if (1e-4..1e6).contains(&a) {
-        let digits = (5 - a.log10().floor() as i32).clamp(0, 12) as usize;
-        let s = format!("{x:.digits$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    } else {
-        let s = format!("{x:.5e}");
-        // 1.23000e-7 → 1.23e-7
-        match s.split_once('e') {
-            Some((m, e)) if m.contains('.') => {
-                format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.'))
-            }
-            _ => s,
-        }
-    }
-}
+pub use crate::text::fmt_num;
 
 /// Formats the first values of a list: `[a, b, c, …, z]`.
 pub fn fmt_list(xs: &[f64], show: usize) -> String {
@@ -556,13 +529,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_print_short() {
-        assert_eq!(fmt_num(0.1), "0.1");
-        assert_eq!(fmt_num(1.0), "1");
-        assert_eq!(fmt_num(123.456789), "123.457");
-        assert_eq!(fmt_num(1.5e-7), "1.5e-7");
-        assert_eq!(fmt_num(-2.0e9), "-2e9");
+    fn lists_show_their_first_values() {
         assert_eq!(fmt_list(&[1.0, 2.0, 3.0, 4.0], 3), "[1, 2, …, 4]");
+        assert_eq!(fmt_list(&[0.5], 3), "[0.5]");
     }
 
     #[test]

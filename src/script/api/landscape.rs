@@ -355,7 +355,7 @@ pub mod landscape {
     #[rhai_fn(name = "plot", return_raw)]
     pub fn plot_surface(s: types::Surface, opts: Map) -> RResult<Plot> {
         let o = Opts::new("plot", opts, &["title", "width", "height", "log_y"])?;
-        let mut h = crate::landscape::surface_heatmap(&s.0)?;
+        let mut h = crate::plot::views::surface(&s.0)?;
         if let Some(t) = o.opt_string("title")? {
             h.title = Some(t);
         }
