@@ -194,6 +194,11 @@ fn main() -> ExitCode {
         eprintln!("hlab: {e}");
         return exit(status::USAGE);
     }
+    // Charts in colour on a terminal (not in the kernel: Jupyter's text is
+    // no terminal, whatever stdout the kernel inherited).
+    if !matches!(cli.command, Some(Command::Kernel { .. })) {
+        hlab::plot::set_terminal_color(hlab::plot::color_from_env());
+    }
     if let Some(code) = cli.eval {
         let mut session = Session::new(sink());
         install_ctrlc();

@@ -131,7 +131,10 @@ fn a_partly_done_exercise_names_the_first_step_left() {
     std::fs::write(&mine, wrong).unwrap();
     let (_, out) = check(&mine);
     assert!(
-        out.contains("step 2 (count the parameters by hand) not done yet: p is 200, too few"),
+        out.contains(
+            "step 2 (count the parameters by hand) not done yet: p, the number of parameters: \
+             expected 227, got 200: too few by 27; each Linear layer has out × in weights"
+        ),
         "{}",
         last_lines(&out, 4)
     );
@@ -156,8 +159,14 @@ fn wrong_answers_and_strangers_are_caught() {
     let (ok, text) = check(&p);
     assert!(!ok, "{text}");
     let last = last_lines(&text, 1);
-    assert!(last.contains("step 3") && last.contains("= 0.95"), "{last}");
-    assert!(last.contains("too large"), "{last}");
+    assert!(
+        last.contains("step 3") && last.contains("expected 0.95"),
+        "{last}"
+    );
+    assert!(
+        last.contains("too large by") && last.contains("not the other way?"),
+        "{last}"
+    );
 
     let untrained = solution.replace("epochs: 100,", "epochs: 1,");
     assert_ne!(untrained, solution);
@@ -198,8 +207,8 @@ fn no_answers_before_the_question_and_nothing_half_done() {
     let (ok, text) = check(&p);
     assert!(!ok, "{text}");
     assert!(
-        !text.contains("227"),
-        "the answer shows before it is asked for:\n{text}"
+        !text.contains("Model: ") && !text.contains("Linear(10"),
+        "the layer table shows before the count is asked for:\n{text}"
     );
     assert!(
         last_lines(&text, 1).contains("step 2") && text.contains("too few"),
@@ -225,4 +234,272 @@ fn no_answers_before_the_question_and_nothing_half_done() {
         "{text}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Checks a copy of `stem`'s solution with each wrong answer in turn: it
+/// fails at that step, saying which way the answer is off and by how much.
+/// `wrong`: (step, code in the solution, wrong code, directions accepted).
+fn wrong_answers_fail_their_step(stem: &str, wrong: &[(usize, &str, &str, &[&str])]) {
+    let dir = std::env::temp_dir().join(format!("hlab-wrong-{stem}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let solution =
+        std::fs::read_to_string(course_dir().join(format!("{stem}.solution.rhai"))).unwrap();
+    let (nn, _) = stem.split_once('_').unwrap();
+    let mine = dir.join(format!("{stem}.rhai"));
+    let mut steps_seen = Vec::new();
+    for (step, right, bad, dirs) in wrong {
+        assert_eq!(
+            solution.matches(right).count(),
+            1,
+            "{stem}: `{right}` should occur once in the solution"
+        );
+        std::fs::write(&mine, solution.replacen(right, bad, 1)).unwrap();
+        let (ok, text) = check(&mine);
+        let last = last_lines(&text, 1);
+        assert!(!ok, "{stem}: `{bad}` passes:\n{text}");
+        assert!(
+            last.starts_with(&format!("exercise {nn}: step {step} ("))
+                && last.contains("not done yet"),
+            "{stem}: `{bad}` should fail step {step}:\n{}",
+            last_lines(&text, 4)
+        );
+        assert!(
+            dirs.iter().any(|d| last.contains(&format!("{d} by "))),
+            "{stem}: `{bad}` should say {dirs:?} by how much:\n{last}"
+        );
+        steps_seen.push(*step);
+    }
+    let n_steps = hlab::course::steps(hlab::course::split_checks(&solution).0).len();
+    assert_eq!(
+        steps_seen,
+        (1..=n_steps).collect::<Vec<_>>(),
+        "{stem}: one wrong answer per step"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+const LARGE: &[&str] = &["too large"];
+const SMALL: &[&str] = &["too small"];
+const EITHER: &[&str] = &["too large", "too small"];
+
+#[test]
+fn wrong_answers_01() {
+    wrong_answers_fail_their_step(
+        "01_warmup",
+        &[
+            (1, "let u = v / norm(v);", "let u = v / dot(v, v);", SMALL),
+            (
+                2,
+                "let p = 10 * 16 + 16 + 16 * 3 + 3;",
+                "let p = 10 * 16 + 16 + 16 * 3;",
+                &["too few"],
+            ),
+            (
+                3,
+                "let predicted = lr * dot(g, g);",
+                "let predicted = 2.0 * lr * dot(g, g);",
+                LARGE,
+            ),
+            (
+                4,
+                "#{ lr: 0.1, epochs: 20, batch: 30, seed: 1 }); // TODO",
+                "#{ lr: 0.1, epochs: 2, batch: 30, seed: 1 }); // TODO",
+                LARGE,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn wrong_answers_02() {
+    wrong_answers_fail_their_step(
+        "02_quadratic",
+        &[
+            (1, "r + [1.0]); // TODO", "r + [2.0]); // TODO", LARGE),
+            (
+                2,
+                "xt.transpose() * xt / n.to_float();",
+                "xt.transpose() * xt;",
+                LARGE,
+            ),
+            (
+                3,
+                "moved.params = m.params + v;",
+                "moved.params = m.params + 2.0 * v;",
+                LARGE,
+            ),
+            (
+                4,
+                "let lambda = dot(q, h * q);",
+                "let lambda = dot(q, h * q) / 2.0;",
+                SMALL,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn wrong_answers_03() {
+    wrong_answers_fail_their_step(
+        "03_stability",
+        &[
+            (
+                1,
+                "let lam = eigs(hessian(m, data)).max();",
+                "let lam = eigs(hessian(m, data)).max() * 2.0;",
+                LARGE,
+            ),
+            (
+                2,
+                "lr: 0.9 * edge, steps: 300, batch: 0 }); // TODO",
+                "lr: 0.5 * edge, steps: 300, batch: 0 }); // TODO",
+                LARGE,
+            ),
+            (
+                3,
+                "lr: 1.1 * edge, steps: 300, batch: 0 }); // TODO",
+                "lr: 1.05 * edge, steps: 300, batch: 0 }); // TODO",
+                SMALL,
+            ),
+            (
+                4,
+                "abs(1.0 - 1.1 * edge * lam);",
+                "abs(1.0 - edge * lam);",
+                SMALL,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn wrong_answers_04() {
+    wrong_answers_fail_their_step(
+        "04_hvp",
+        &[
+            (1, "/ (2.0 * eps);", "/ eps;", LARGE),
+            (
+                2,
+                "let rel = norm(fd - hv) / norm(hv);",
+                "let rel = 2.0 * norm(fd - hv) / norm(hv);",
+                LARGE,
+            ),
+            (
+                3,
+                "trail.push(dot(q, hq));",
+                "trail.push(2.0 * dot(q, hq));",
+                LARGE,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn wrong_answers_05() {
+    wrong_answers_fail_their_step(
+        "05_spectrum",
+        &[
+            (
+                1,
+                "let neg0 = s0.frac_negative();",
+                "let neg0 = s0.frac_negative() * 100.0;",
+                LARGE,
+            ),
+            (
+                2,
+                "let exact = h0.trace();",
+                "let exact = h0.trace() + 1.0;",
+                LARGE,
+            ),
+            (
+                3,
+                "let share0 = frob(r0) / frob(h0);",
+                "let share0 = frob(h0) / frob(r0);",
+                LARGE,
+            ),
+            (
+                4,
+                "let share = frob(h - g) / frob(h);",
+                "let share = 2.0 * frob(h - g) / frob(h);",
+                LARGE,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn wrong_answers_06() {
+    wrong_answers_fail_their_step(
+        "06_outliers",
+        &[
+            (
+                1,
+                "let s = trained_spectrum(4);",
+                "let s = { let d4 = make_clusters(#{ n: 400, k: 4, dim: 20, seed: 4 }); let m4 = mlp([20, 24, 4], #{ seed: 1 }); train(m4, d4, #{ lr: 0.1, epochs: 30, batch: 40, seed: 1 }); eigs(hessian(m4, d4) * 2.0) };",
+                LARGE,
+            ),
+            (2, "let n4 = s.outliers();", "let n4 = s.outliers() + 1;", &["too many"]),
+            (3, "counts.push(trained_spectrum(k).outliers());", "counts.push(trained_spectrum(k).outliers() - 1);", &["too few"]),
+        ],
+    );
+}
+
+#[test]
+fn wrong_answers_07() {
+    wrong_answers_fail_their_step(
+        "07_mnist",
+        &[
+            (
+                1,
+                "epochs: 30, batch: 50, seed: 1 }); // TODO",
+                "epochs: 3, batch: 50, seed: 1 }); // TODO",
+                LARGE,
+            ),
+            (
+                2,
+                "top_eigs(m, data, 20, #{ seed: 1 });",
+                "top_eigs(m, data, 20, #{ seed: 1, matrix: \"gauss_newton\" });",
+                EITHER,
+            ),
+            (
+                3,
+                "let n = s.outliers();",
+                "let n = s.outliers() + 1;",
+                &["too many"],
+            ),
+            (
+                4,
+                "below += 0.5 * (d.y[i] + d.y[i - 1])",
+                "below += (d.y[i] + d.y[i - 1])",
+                LARGE,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn wrong_answers_08() {
+    wrong_answers_fail_their_step(
+        "08_edge_of_stability",
+        &[
+            (1, "let edge = 2.0 / lr;", "let edge = 1.0 / lr;", SMALL),
+            (
+                2,
+                "let lam0 = top_eigs(m, data, 1).max();",
+                "let lam0 = 0.5 * top_eigs(m, data, 1).max();",
+                SMALL,
+            ),
+            (
+                3,
+                "lr: lr, steps: 1000, track: #{ every: 20 } }); // TODO",
+                "lr: 0.9 * lr, steps: 1000, track: #{ every: 20 } }); // TODO",
+                EITHER,
+            ),
+            (
+                4,
+                "/ h.sharpness.extract(30).len();",
+                "/ h.sharpness.len();",
+                SMALL,
+            ),
+        ],
+    );
 }

@@ -172,3 +172,147 @@ rows
         assert!(edge > 0.0, "{out}");
     }
 }
+
+/// The ANSI colour codes in `t` (`\x1b[NNm`, resets left out), in order
+/// of first appearance.
+fn colour_codes(t: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in t.split("\x1b[").skip(1) {
+        let code = part.split('m').next().unwrap_or("").to_string();
+        if code != "0" && !out.contains(&code) {
+            out.push(code);
+        }
+    }
+    out
+}
+
+/// Two series on one chart, as `hlab -e` code with extra plot options.
+fn two_series(opts: &str) -> String {
+    format!(
+        "plot([eigs(matrix([[1, 0], [0, 2]])), eigs(matrix([[3, 0], [0, 5]]))], #{{ labels: [\"a\", \"b\"]{opts} }});"
+    )
+}
+
+fn eval_piped(code: &str, env: &[(&str, &str)]) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hlab"));
+    cmd.args(["-e", code])
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Charts in colour where the terminal has it (issue 17, item 2): two
+/// series in two ANSI colours, the legend in the same ones; none when stdout
+/// is not a terminal, with NO_COLOR, or in the kernel's text; the `color`
+/// option and CLICOLOR_FORCE force it.
+#[test]
+fn several_series_in_colour_only_where_wanted() {
+    // Piped: plain, unless forced.
+    let plain = eval_piped(&two_series(""), &[]);
+    assert!(plain.contains("·· a   ·· b"), "{plain}");
+    assert!(!plain.contains('\x1b'), "piped output has colour:\n{plain}");
+    for (opts, env) in [
+        (", color: true", vec![]),
+        (", color: true", vec![("NO_COLOR", "1")]),
+        ("", vec![("CLICOLOR_FORCE", "1")]),
+    ] {
+        let t = eval_piped(&two_series(opts), &env);
+        let mut codes = colour_codes(&t);
+        codes.sort();
+        assert_eq!(codes, ["33", "34"], "{opts} {env:?}:\n{t}");
+        assert!(
+            t.contains("\x1b[34m·· a\x1b[0m   \x1b[33m·· b\x1b[0m"),
+            "the legend in the same colours:\n{t}"
+        );
+    }
+    let t = eval_piped(&two_series(", color: false"), &[("CLICOLOR_FORCE", "1")]);
+    assert!(!t.contains('\x1b'), "{t}");
+    let e = std::process::Command::new(env!("CARGO_BIN_EXE_hlab"))
+        .args(["-e", &two_series(", color: 1")])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&e.stderr).contains("color: expected true or false"));
+    // The kernel's text (the same Display as any session's): plain.
+    let (mut s, out) = Session::collecting();
+    s.eval(&two_series("")).unwrap();
+    let texts: Vec<String> = out
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|o| match o {
+            hlab::session::Output::Display(d) => Some(d.text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts.len(), 1);
+    assert!(texts[0].contains("·· a   ·· b") && !texts[0].contains('\x1b'));
+
+    // A terminal: in colour, unless NO_COLOR is set.
+    let dir = std::env::temp_dir().join(format!("hlab-colour-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("tmux.sock").display().to_string();
+    let bin = env!("CARGO_BIN_EXE_hlab");
+    let code = two_series("").replace('"', "\\\"");
+    let cmd = format!(
+        "env -u NO_COLOR -u CLICOLOR_FORCE {bin} -e \"{code}\"; echo FIRST-DONE; \
+         env NO_COLOR=1 {bin} -e \"{code}\"; echo SECOND-DONE"
+    );
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(["-S", &socket])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("this test needs tmux: {e}"))
+    };
+    let ok = tmux(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "60",
+        "sh",
+        "-c",
+        &cmd,
+    ]);
+    assert!(ok.status.success(), "tmux new-session failed");
+    tmux(&["set-option", "-t", "t", "remain-on-exit", "on"]);
+    let t0 = std::time::Instant::now();
+    let screen = loop {
+        let out = tmux(&["capture-pane", "-p", "-e", "-t", "t", "-S", "-200"]);
+        let s = String::from_utf8_lossy(&out.stdout).into_owned();
+        if s.contains("SECOND-DONE") {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "timed out:\n{s}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    tmux(&["kill-server"]);
+    let (first, second) = screen.split_once("FIRST-DONE").unwrap();
+    let codes = colour_codes(first);
+    assert!(
+        codes.iter().any(|c| c == "34") && codes.iter().any(|c| c == "33"),
+        "a terminal gets two colours: {codes:?}\n{first}"
+    );
+    assert!(
+        colour_codes(second).is_empty(),
+        "NO_COLOR still has colour:\n{second}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -57,6 +57,7 @@ mod text;
 pub mod views;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -229,6 +230,9 @@ pub struct Chart {
     /// The y values are counts: tick labels are whole numbers (a histogram
     /// on a log scale labels 156, not 155.6).
     pub y_counts: bool,
+    /// ANSI colours in the text: `Some(true)` always, `Some(false)` never,
+    /// `None` as the command line decided ([`set_terminal_color`]).
+    pub color: Option<bool>,
 }
 
 impl Default for Chart {
@@ -252,6 +256,7 @@ impl Chart {
             cols: None,
             rows: None,
             y_counts: false,
+            color: None,
         }
     }
 
@@ -331,18 +336,24 @@ impl Chart {
         Ok(())
     }
 
-    /// The chart drawn with braille dots, without ANSI colours: title, the
-    /// plot with y tick labels on the right and the x range underneath, a
-    /// legend when there are several series, then footer lines (axis
-    /// descriptions, the y-scale, skipped or dropped points, notes). No
-    /// trailing newline.
+    /// The chart drawn with braille dots: title, the plot with y tick labels
+    /// on the right and the x range underneath, a legend when there are
+    /// several series, then footer lines (axis descriptions, the y-scale,
+    /// skipped or dropped points, notes). No trailing newline. Several series
+    /// get distinct ANSI colours (the legend too) when [`Chart::color`] says
+    /// so, or, left unset, when the command line turned colour on
+    /// ([`set_terminal_color`]); otherwise, and always in the kernel, plain.
     pub fn to_text(&self) -> String {
+        text::render(self, self.color.unwrap_or_else(terminal_color))
+    }
+
+    /// As [`Chart::to_text`], never with colours.
+    pub fn to_plain_text(&self) -> String {
         text::render(self, false)
     }
 
-    /// As [`Chart::to_text`], with each series in its own colour when the
-    /// terminal allows it (`textplots` colours through the `colored` crate,
-    /// which honours `NO_COLOR`, `CLICOLOR` and whether stdout is a terminal).
+    /// As [`Chart::to_text`], with each of several series in its own ANSI
+    /// colour.
     pub fn to_text_color(&self) -> String {
         text::render(self, true)
     }
@@ -398,6 +409,15 @@ impl Figure {
             return h.to_text();
         }
         let parts: Vec<String> = self.charts.iter().map(Chart::to_text).collect();
+        parts.join("\n\n")
+    }
+
+    /// As [`Figure::to_text`], never with colours (`to_string` in scripts).
+    pub fn to_plain_text(&self) -> String {
+        if let Some(h) = &self.heatmap {
+            return h.to_text();
+        }
+        let parts: Vec<String> = self.charts.iter().map(Chart::to_plain_text).collect();
         parts.join("\n\n")
     }
 
@@ -610,6 +630,35 @@ fn check_linthresh(linthresh: f64) -> Result<()> {
             format!("expected a symlog linthresh > 0, got {linthresh}"),
         ))
     }
+}
+
+/// Whether text charts of the command line are in colour (see
+/// [`set_terminal_color`]); off unless turned on, so the kernel and tests
+/// get plain text.
+static TERMINAL_COLOR: AtomicBool = AtomicBool::new(false);
+
+/// Turns colour on or off for text charts whose `color` option is unset.
+/// The command line (REPL, `hlab run`, `-e`) sets it from
+/// [`color_from_env`]; the Jupyter kernel never does.
+pub fn set_terminal_color(on: bool) {
+    TERMINAL_COLOR.store(on, Ordering::Relaxed);
+}
+
+/// The colour setting of [`set_terminal_color`].
+pub fn terminal_color() -> bool {
+    TERMINAL_COLOR.load(Ordering::Relaxed)
+}
+
+/// Whether the command line should draw charts in colour: when stdout is a
+/// terminal and `NO_COLOR` is unset or empty (<https://no-color.org>);
+/// `CLICOLOR_FORCE` set to anything but `0` turns it on regardless.
+pub fn color_from_env() -> bool {
+    use std::io::IsTerminal;
+    let set = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
+        return true;
+    }
+    set("NO_COLOR").is_none() && std::io::stdout().is_terminal()
 }
 
 /// Series colours (matplotlib's tab10), shared by both renderers.

@@ -3,14 +3,24 @@
 //! Everything is drawn in normalized [0, 1]² coordinates (so `textplots`'
 //! f32 never sees raw values) and the tick labels map back to the original
 //! values. Line series are solid, dashed and dotted in turn when a chart has
-//! several, so they can be told apart without colours.
+//! several, so they can be told apart without colours; with colour on, each
+//! of several series (and its legend entry) also gets its own ANSI colour.
 
 use textplots::{
-    Chart as TextChart, ColorPlot, LabelBuilder, LabelFormat, Plot, Shape, TickDisplay,
-    TickDisplayBuilder,
+    Chart as TextChart, LabelBuilder, LabelFormat, Plot, Shape, TickDisplay, TickDisplayBuilder,
 };
 
-use super::{step_corners, Chart, Prepared, Scale, Style, HEIGHT_RANGE, PALETTE, WIDTH_RANGE};
+use super::{step_corners, Chart, Prepared, Scale, Style, HEIGHT_RANGE, WIDTH_RANGE};
+
+/// The ANSI foreground colours of series 1, 2, … (blue, yellow, green, red,
+/// magenta, cyan: the terminal's own palette, close to the SVG's tab10
+/// order), so they follow the terminal's theme.
+const ANSI: [u8; 6] = [34, 33, 32, 31, 35, 36];
+
+/// `text` in series `i`'s colour.
+fn paint(i: usize, text: &str) -> String {
+    format!("\x1b[{}m{text}\x1b[0m", ANSI[i % ANSI.len()])
+}
 
 /// Pixels per text column and per text row.
 const COL_PX: u32 = 8;
@@ -105,8 +115,9 @@ pub(super) fn render(chart: &Chart, color: bool) -> String {
     if p.empty {
         lines.push("no finite data to plot".to_string());
     } else {
-        let body = canvas(chart, &p, color);
-        let ansi = body.contains('\x1b');
+        // One series keeps the terminal's own colour (the best contrast).
+        let ansi = color && p.series.len() > 1;
+        let body = canvas(chart, &p, ansi);
         lines.push(body.trim_end_matches('\n').to_string());
         if p.legend() {
             lines.push(legend(&p, ansi));
@@ -147,8 +158,7 @@ fn legend(p: &Prepared, ansi: bool) -> String {
                 Style::Line | Style::Steps => Dash::for_series(i, several).mark(),
             };
             if ansi {
-                let (r, g, b) = PALETTE[i % PALETTE.len()];
-                format!("{mark} \x1b[38;2;{r};{g};{b}m{}\x1b[0m", s.name)
+                paint(i, &format!("{mark} {}", s.name))
             } else {
                 format!("{mark} {}", s.name)
             }
@@ -255,7 +265,34 @@ fn canvas(chart: &Chart, p: &Prepared, color: bool) -> String {
             (shape, *col)
         })
         .collect();
+    let all: Vec<&Shape> = shapes.iter().map(|(s, _)| s).collect();
+    let full = draw(chart, p, w, h, &all);
+    if !color {
+        return full;
+    }
+    // Which series drew each cell: the chart with the frame and zero lines
+    // only, and once per series with that series added; a cell that differs
+    // from the frame belongs to the series (the last one where several
+    // overlap, as it is drawn on top).
+    let frame: Vec<&Shape> = shapes
+        .iter()
+        .filter(|(_, c)| c.is_none())
+        .map(|(s, _)| s)
+        .collect();
+    let base = draw(chart, p, w, h, &frame);
+    let layers: Vec<(usize, String)> = (0..p.series.len())
+        .map(|i| {
+            let mut mine = frame.clone();
+            mine.extend(shapes.iter().filter(|(_, c)| *c == Some(i)).map(|(s, _)| s));
+            (i, draw(chart, p, w, h, &mine))
+        })
+        .collect();
+    colorize(&full, &base, &layers)
+}
 
+/// The textplots chart of `shapes` on the `w` × `h` dot canvas of [0, 1]²,
+/// with `p`'s tick labels.
+fn draw(chart: &Chart, p: &Prepared, w: u32, h: u32, shapes: &[&Shape]) -> String {
     let (xa, ya, scale, whole) = (p.x, p.y, p.scale, chart.y_counts);
     let mut tc = TextChart::new_with_y_range(w, h, 0.0, 1.0, 0.0, 1.0);
     let mut c = &mut tc;
@@ -266,18 +303,50 @@ fn canvas(chart: &Chart, p: &Prepared, color: bool) -> String {
         ya.label(v as f64, scale, whole)
     })));
     c = c.y_tick_display(TickDisplay::Sparse);
-    for (shape, col) in &shapes {
-        c = match col {
-            Some(i) if color => {
-                let (r, g, b) = PALETTE[i % PALETTE.len()];
-                c.linecolorplot(shape, [r, g, b].into())
-            }
-            _ => c.lineplot(shape),
-        };
+    for shape in shapes {
+        c = c.lineplot(shape);
     }
     c.axis();
     c.figures();
     format!("{c}")
+}
+
+/// `full` with each character that a layer changed from `base` in that
+/// layer's series colour (runs of one colour share one escape sequence).
+fn colorize(full: &str, base: &str, layers: &[(usize, String)]) -> String {
+    let base: Vec<Vec<char>> = base.lines().map(|l| l.chars().collect()).collect();
+    let layers: Vec<(usize, Vec<Vec<char>>)> = layers
+        .iter()
+        .map(|(i, t)| (*i, t.lines().map(|l| l.chars().collect()).collect()))
+        .collect();
+    let mut out = String::with_capacity(full.len() * 2);
+    for (row, line) in full.lines().enumerate() {
+        let mut run: Option<usize> = None;
+        for (col, ch) in line.chars().enumerate() {
+            let at = |g: &Vec<Vec<char>>| g.get(row).and_then(|l| l.get(col)).copied();
+            let under = at(&base);
+            let owner = layers
+                .iter()
+                .rev()
+                .find(|(_, g)| at(g) != under)
+                .map(|(i, _)| *i);
+            if owner != run {
+                if run.is_some() {
+                    out.push_str("\x1b[0m");
+                }
+                if let Some(i) = owner {
+                    out.push_str(&format!("\x1b[{}m", ANSI[i % ANSI.len()]));
+                }
+                run = owner;
+            }
+            out.push(ch);
+        }
+        if run.is_some() {
+            out.push_str("\x1b[0m");
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -380,6 +449,64 @@ mod tests {
         assert!(t.contains("x: step"));
         let single = Chart::values(vec![1.0, 2.0]).to_text();
         assert!(!single.contains("──"), "no legend for one series");
+    }
+
+    /// The ANSI colour codes in `t`, in order of first appearance.
+    fn codes(t: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for part in t.split("\x1b[").skip(1) {
+            let code = part.split('m').next().unwrap_or("").to_string();
+            if code != "0" && !out.contains(&code) {
+                out.push(code);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn several_series_in_distinct_colours_when_colour_is_on() {
+        let (xs, ys) = ramp(50);
+        let ys2: Vec<f64> = ys.iter().map(|y| 20.0 - y).collect();
+        let mut chart = Chart::new()
+            .with_series(Series::line("loss", xs.clone(), ys))
+            .with_series(Series::line("test loss", xs, ys2));
+        let plain = chart.to_text();
+        assert!(!plain.contains('\x1b'), "off by default: {plain}");
+        let t = chart.to_text_color();
+        assert_eq!(codes(&t), ["34", "33"], "{t}");
+        // Each series' dots in its colour, the legend in the same colours.
+        let canvas: String = t.lines().take(10).collect();
+        assert!(
+            canvas.contains("\x1b[34m") && canvas.contains("\x1b[33m"),
+            "{t}"
+        );
+        let legend = t.lines().find(|l| l.contains("test loss")).unwrap();
+        assert!(
+            legend.contains("\x1b[34m── loss\x1b[0m")
+                && legend.contains("\x1b[33m╌╌ test loss\x1b[0m"),
+            "{legend}"
+        );
+        // The same characters as without colour.
+        let stripped: String = t
+            .split("\x1b[")
+            .enumerate()
+            .map(|(i, p)| {
+                if i == 0 {
+                    p
+                } else {
+                    p.split_once('m').map_or(p, |x| x.1)
+                }
+            })
+            .collect();
+        assert_eq!(stripped, plain);
+        // The option wins over the command line's setting; one series stays plain.
+        chart.color = Some(true);
+        assert_eq!(codes(&chart.to_text()), ["34", "33"]);
+        chart.color = Some(false);
+        assert!(!chart.to_text_color().is_empty() && !chart.to_text().contains('\x1b'));
+        assert!(!Chart::values(vec![1.0, 2.0])
+            .to_text_color()
+            .contains('\x1b'));
     }
 
     #[test]

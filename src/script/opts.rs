@@ -135,6 +135,17 @@ impl Opts {
         }
     }
 
+    /// A boolean, if given.
+    pub fn opt_bool(&self, key: &str) -> RResult<Option<bool>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(d) => match d.as_bool() {
+                Ok(b) => Ok(Some(b)),
+                Err(_) => self.bad(key, "true or false", d),
+            },
+        }
+    }
+
     /// A string.
     pub fn opt_string(&self, key: &str) -> RResult<Option<String>> {
         match self.get(key) {

@@ -520,7 +520,7 @@ impl ScriptType for Plot {
 
 impl fmt::Display for Plot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.fig.to_text())
+        f.write_str(&self.fig.to_plain_text())
     }
 }
 

@@ -7,7 +7,8 @@ use rhai::{EvalAltResult, Map};
 
 type RResult<T> = Result<T, Box<EvalAltResult>>;
 
-/// Applies `title`, `log_y`, `symlog`, `width`, `height`, `x_label`, `y_label`.
+/// Applies `title`, `log_y`, `symlog`, `width`, `height`, `x_label`,
+/// `y_label`, `cols`, `rows`, `color`.
 pub fn apply_opts(mut fig: Figure, o: &Opts) -> RResult<Figure> {
     let title = o.opt_string("title")?;
     let log_y = o.bool("log_y", false)?;
@@ -18,6 +19,7 @@ pub fn apply_opts(mut fig: Figure, o: &Opts) -> RResult<Figure> {
     let yl = o.opt_string("y_label")?;
     let cols = o.opt_usize("cols")?;
     let rows = o.opt_usize("rows")?;
+    let color = o.opt_bool("color")?;
     for (key, v, lo, hi) in [("cols", cols, 31, 261), ("rows", rows, 5, 81)] {
         if let Some(v) = v.filter(|v| !(lo..=hi).contains(v)) {
             return script_err(format!(
@@ -51,6 +53,7 @@ pub fn apply_opts(mut fig: Figure, o: &Opts) -> RResult<Figure> {
         }
         c.cols = cols.map(|v| v as u32).or(c.cols);
         c.rows = rows.map(|v| v as u32).or(c.rows);
+        c.color = color.or(c.color);
         if let Some(y) = &yl {
             c = c.y_label(y.clone());
         }
@@ -219,15 +222,18 @@ pub mod plot {
         op: "plot",
         keys: &[
             "title", "log_y", "symlog", "width", "height", "x_label", "y_label", "cols", "rows",
-            "labels",
+            "color", "labels",
         ],
     };
 
     /// Plots a value with options: `title`, `log_y` (log10 y axis), `symlog`
     /// (symmetric log y axis, linear within ±the given threshold), `width`,
     /// `height` (SVG pixels), `cols`, `rows` (text; default: the terminal's
-    /// width), `x_label`, `y_label`. An array of Spectra, Densities,
-    /// Histories or Curves draws them on one chart, named by `labels`.
+    /// width), `x_label`, `y_label`, `color` (text: several series in
+    /// distinct colours, `true`/`false` forces it; by default on when stdout
+    /// is a terminal and `NO_COLOR` is unset, never in Jupyter). An array of
+    /// Spectra, Densities, Histories or Curves draws them on one chart,
+    /// named by `labels`, told apart by dashes and the legend as well.
     ///
     /// # Example
     /// ```rhai
@@ -291,7 +297,7 @@ pub mod plot {
         op: "hist",
         keys: &[
             "title", "log_y", "symlog", "width", "height", "x_label", "y_label", "cols", "rows",
-            "bins", "log", "overlay",
+            "color", "bins", "log", "overlay",
         ],
     };
 
