@@ -240,7 +240,7 @@ fn several_series_in_colour_only_where_wanted() {
         .args(["-e", &two_series(", color: 1")])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&e.stderr).contains("color: expected true or false"));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("option `color`: expected true or false"));
     // The kernel's text (the same Display as any session's): plain.
     let (mut s, out) = Session::collecting();
     s.eval(&two_series("")).unwrap();
@@ -315,4 +315,66 @@ fn several_series_in_colour_only_where_wanted() {
         "NO_COLOR still has colour:\n{second}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `assert_answer` (the course's checks): passes within the tolerance, and
+/// otherwise says which way the answer is off and by how much, for numbers,
+/// counts, Vectors and Matrices, with the hints of its `about` map.
+#[test]
+fn assert_answer_says_which_way_and_by_how_much() {
+    let mut s = session();
+    val(&mut s, "assert_answer(1.0 + 1e-13, 1.0, 1e-12, \"x\");");
+    val(
+        &mut s,
+        "assert_answer(vector([1, 2]) * 3, vector([3, 6]), 0, \"v\");",
+    );
+    let e = err(&mut s, "assert_answer(3, 4, 0, \"step 2: n\")");
+    assert_eq!(e, "assert: step 2: n: expected 4, got 3: too few by 1");
+    let e = err(
+        &mut s,
+        "assert_answer(1.5, 1.0, 1e-6, #{ what: \"x\", large: \"L\", small: \"S\", hint: \"H\" })",
+    );
+    assert_eq!(
+        e,
+        "assert: x: expected 1, got 1.5: too large by 0.5 (1.5× the expected; tolerance 1e-6 relative); L; H"
+    );
+    let e = err(&mut s, "assert_answer(1.0 - 1e-9, 1.0, 1e-12, \"x\")");
+    assert!(
+        e.contains("expected 1, got 0.999999999: too small by 1e-9"),
+        "{e}"
+    );
+    let e = err(
+        &mut s,
+        "assert_answer(matrix([[1, 2], [3, 4]]) * 2.0, matrix([[1, 2], [3, 4]]), 1e-9, \"m\")",
+    );
+    assert!(
+        e.contains("expected [1, 2, 3, 4], got [2, 4, 6, 8]: off by 1 relative")
+            && e.contains("too large as a whole (norm 2× the expected)")
+            && e.contains("furthest off at index 3: 8 instead of 4, too large by 4"),
+        "{e}"
+    );
+    let e = err(
+        &mut s,
+        "assert_answer(vector([0, 1]), vector([1, 0]), 1e-9, \"d\")",
+    );
+    assert!(e.contains("points another way (cosine 0"), "{e}");
+    let e = err(
+        &mut s,
+        "assert_answer(vector([1, 2]), vector([1, 2, 3]), 0, \"v\")",
+    );
+    assert!(
+        e.contains("expected Vector of 3 entries, got Vector of 2 entries"),
+        "{e}"
+    );
+    let e = err(
+        &mut s,
+        "assert_answer(matrix([[1, 2]]), matrix([[1], [2]]), 0, \"m\")",
+    );
+    assert!(e.contains("expected a 2×1 Matrix, got a 1×2 Matrix"), "{e}");
+    let e = err(&mut s, "assert_answer(\"x\", 1.0, 0, \"a\")");
+    assert!(e.contains("a: expected a number, got string"), "{e}");
+    let e = err(&mut s, "assert_answer(1, 1, 0, #{ wht: \"x\" })");
+    assert!(e.contains("unknown key `wht`"), "{e}");
+    let e = err(&mut s, "assert_answer(1, 1, -1, \"x\")");
+    assert!(e.contains("expected a tolerance rtol ≥ 0, got -1"), "{e}");
 }
