@@ -249,7 +249,7 @@ fn several_series_in_colour_only_where_wanted() {
         .unwrap()
         .iter()
         .filter_map(|o| match o {
-            hlab::session::Output::Display(d) => Some(d.text.clone()),
+            hlab::output::Output::Display(d) => Some(d.text.clone()),
             _ => None,
         })
         .collect();
