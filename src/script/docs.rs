@@ -302,7 +302,7 @@ pub const TOPICS: &[(&str, &[&str])] = &[
             "vector", "zeros", "randn", "matrix", "eye", "dot", "norm", "sum",
         ],
     ),
-    ("checks", &["assert", "assert_close", "check_hessian"]),
+    ("checks", &["assert", "assert_close", "assert_answer", "check_hessian"]),
 ];
 
 /// The script types, with one line each, for `:help TYPE` (the table in
