@@ -19,8 +19,11 @@
 //!
 //! [`tridiag_eig`] solves the small symmetric tridiagonal problems of
 //! Lanczos (values, and the first and last components of the eigenvectors —
-//! the Gauss quadrature weights and the Ritz residual factors), and
-//! [`sym_eig_nalgebra`] is an independent second solver for cross-checks.
+//! the Gauss quadrature weights and the Ritz residual factors).
+//!
+//! faer does the work because it measured fastest (see `benches/eigs.rs`);
+//! nalgebra's `SymmetricEigen`, a dev-dependency, is the tests' independent
+//! second solver.
 //!
 //! ```
 //! use hlab::linalg::sym_eigvals;
@@ -397,27 +400,6 @@ pub fn sym_eig(a: &Mat) -> Result<(Vec<f64>, Mat, EigInfo)> {
     Ok((vals, v, info))
 }
 
-/// nalgebra's `SymmetricEigen` on the symmetrised `a`: ascending values
-/// and eigenvectors as columns — an independent solver for cross-checks
-/// and benchmarks. Errors (op `eigs`) unless square and finite.
-pub fn sym_eig_nalgebra(a: &Mat) -> Result<(Vec<f64>, Mat)> {
-    check_input("eigs", a)?;
-    let n = a.rows();
-    let m = nalgebra::DMatrix::<f64>::from_fn(n, n, |i, j| 0.5 * (a.at(i, j) + a.at(j, i)));
-    let max_iter = 100 * n + 1000;
-    let e = nalgebra::SymmetricEigen::try_new(m, f64::EPSILON, max_iter).ok_or_else(|| {
-        Error::invalid(
-            "eigs",
-            format!("expected nalgebra's {n}×{n} eigen-solver to converge within {max_iter} iterations, got no convergence"),
-        )
-    })?;
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&i, &j| e.eigenvalues[i].total_cmp(&e.eigenvalues[j]));
-    let vals = order.iter().map(|&i| e.eigenvalues[i]).collect();
-    let vecs = Mat::from_fn(n, n, |i, j| e.eigenvectors[(i, order[j])]);
-    Ok((vals, vecs))
-}
-
 /// Eigen-decomposition of a symmetric tridiagonal matrix.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TridiagEig {
@@ -548,6 +530,27 @@ mod tests {
     use super::testmat::*;
     use super::*;
     use crate::rng::Rng;
+
+    /// nalgebra's `SymmetricEigen` on the symmetrised `a`: ascending values
+    /// and eigenvectors as columns — the independent solver the tests check
+    /// faer against. Errors (op `eigs`) unless square and finite.
+    fn sym_eig_nalgebra(a: &Mat) -> Result<(Vec<f64>, Mat)> {
+        check_input("eigs", a)?;
+        let n = a.rows();
+        let m = nalgebra::DMatrix::<f64>::from_fn(n, n, |i, j| 0.5 * (a.at(i, j) + a.at(j, i)));
+        let max_iter = 100 * n + 1000;
+        let e = nalgebra::SymmetricEigen::try_new(m, f64::EPSILON, max_iter).ok_or_else(|| {
+        Error::invalid(
+            "eigs",
+            format!("expected nalgebra's {n}×{n} eigen-solver to converge within {max_iter} iterations, got no convergence"),
+        )
+    })?;
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&i, &j| e.eigenvalues[i].total_cmp(&e.eigenvalues[j]));
+        let vals = order.iter().map(|&i| e.eigenvalues[i]).collect();
+        let vecs = Mat::from_fn(n, n, |i, j| e.eigenvectors[(i, order[j])]);
+        Ok((vals, vecs))
+    }
 
     #[test]
     fn huge_and_tiny_entries_are_scaled_not_overflowed() {
