@@ -154,7 +154,7 @@ fn write_fixtures(t: &Scratch) {
 
     // .safetensors for a [3, 4, 2] model.
     let model = Network::mlp(&[3, 4, 2], &MlpOpts::default()).unwrap();
-    let st = model.safetensors_bytes();
+    let st = model.safetensors_bytes().unwrap();
     t.write("trunc.safetensors", &st[..st.len() - 9]);
     t.write(
         "garbage.safetensors",
@@ -169,7 +169,10 @@ fn write_fixtures(t: &Scratch) {
     nan[n - 8..].copy_from_slice(&f64::NAN.to_le_bytes());
     t.write("nan.safetensors", &nan);
     let other = Network::mlp(&[3, 5, 2], &MlpOpts::default()).unwrap();
-    t.write("wrongshape.safetensors", &other.safetensors_bytes());
+    t.write(
+        "wrongshape.safetensors",
+        &other.safetensors_bytes().unwrap(),
+    );
     let nobias = Network::mlp(
         &[3, 4, 2],
         &MlpOpts {
@@ -178,7 +181,7 @@ fn write_fixtures(t: &Scratch) {
         },
     )
     .unwrap();
-    t.write("nobias.safetensors", &nobias.safetensors_bytes());
+    t.write("nobias.safetensors", &nobias.safetensors_bytes().unwrap());
 }
 
 /// Every bad cell: code and the substrings its error must contain.
@@ -1010,7 +1013,7 @@ fn saves_cannot_destroy_follow_or_loosen() {
 }
 
 #[test]
-fn safetensors_written_by_hand_load_back_and_through_candle() {
+fn safetensors_written_load_back_and_through_candle() {
     let t = Scratch::new("safetensors");
     let m = Network::mlp(
         &[3, 4, 2],
@@ -1033,7 +1036,7 @@ fn safetensors_written_by_hand_load_back_and_through_candle() {
     assert_eq!(m2.params(), m.params());
     // The names hlab's MLPs saved before (layers.{i}.*, counting Linear
     // layers) still load, to the same flat vector.
-    let bytes = m.safetensors_bytes();
+    let bytes = m.safetensors_bytes().unwrap();
     let hl = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header = std::str::from_utf8(&bytes[8..8 + hl])
         .unwrap()
@@ -1053,6 +1056,90 @@ fn safetensors_written_by_hand_load_back_and_through_candle() {
     let before = m2.params().to_vec();
     assert!(m2.load_safetensors(b"garbage", Path::new("g")).is_err());
     assert_eq!(m2.params(), &before[..]);
+}
+
+/// A saved `.safetensors` file checked byte by byte against the format
+/// (read here without the writer's code): an 8-byte little-endian header
+/// length N, a multiple of 8; N bytes of JSON padded with spaces; one
+/// entry per state-dict tensor — dtype F64, its shape, data offsets whose
+/// spans tile the rest of the file exactly — holding the values
+/// little-endian, bit for bit; and candle reads every tensor back, bit for
+/// bit.
+#[test]
+fn saved_safetensors_is_valid_to_the_byte_and_candle_reads_it() {
+    use hlab::model::{conv2d::Conv2d, flatten::Flatten, linear::Linear, Layer, NetOpts};
+    use std::sync::Arc;
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+    let t = Scratch::new("safetensors_valid");
+    let layers: Vec<Arc<dyn Layer>> = vec![
+        Arc::new(Conv2d {
+            in_ch: 1,
+            out_ch: 2,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [0, 0],
+            bias: true,
+        }),
+        Arc::new(Flatten),
+        Arc::new(Linear {
+            fan_in: 8,
+            fan_out: 3,
+            bias: true,
+        }),
+    ];
+    let opts = NetOpts {
+        seed: 5,
+        input: Some(vec![1, 4, 4]),
+        ..NetOpts::default()
+    };
+    let m = Network::new(layers, &opts).unwrap();
+    let path = t.path("v.safetensors");
+    m.save_params(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    assert_eq!(n % 8, 0, "header length {n}");
+    let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
+    let json = header.trim_end_matches(' ');
+    assert!(json.starts_with('{') && json.ends_with('}'), "{header:?}");
+    assert!(n - json.len() < 8, "{} bytes of padding", n - json.len());
+    let meta: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).unwrap();
+    let data = &bytes[8 + n..];
+    let want = m.named_tensors();
+    let names: Vec<&String> = want.iter().map(|(n, _, _)| n).collect();
+    assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+    assert_eq!(meta.len(), want.len(), "{header}");
+    let mut spans = Vec::new();
+    for (name, shape, vals) in &want {
+        let e = meta
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} in {header}"));
+        assert_eq!(e["dtype"], "F64", "{name}");
+        assert_eq!(e["shape"], serde_json::json!(shape), "{name}");
+        let off: [usize; 2] = serde_json::from_value(e["data_offsets"].clone()).unwrap();
+        assert_eq!(off[1] - off[0], 8 * vals.len(), "{name}");
+        let stored: Vec<f64> = data[off[0]..off[1]]
+            .chunks(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(bits(&stored), bits(vals), "{name}");
+        spans.push(off);
+    }
+    spans.sort();
+    let mut at = 0;
+    for [a, b] in spans {
+        assert_eq!(a, at, "a gap or an overlap before byte {a} of the data");
+        at = b;
+    }
+    assert_eq!(at, data.len(), "data after the last tensor");
+    let map = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap();
+    assert_eq!(map.len(), want.len());
+    for (name, shape, vals) in &want {
+        let t = &map[name];
+        assert_eq!(t.dims(), &shape[..], "{name}");
+        assert_eq!(t.dtype(), candle_core::DType::F64, "{name}");
+        let got = t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        assert_eq!(bits(&got), bits(vals), "{name}");
+    }
 }
 
 /// The fuzz targets' checks (fuzz/fuzz_targets/*.rs) on their seed inputs

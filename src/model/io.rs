@@ -7,8 +7,31 @@
 use crate::error::{Error, Result};
 use crate::model::Network;
 use candle_core::{DType, Device};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// One f64 tensor for `safetensors::serialize`: its shape and values,
+/// turned into little-endian bytes as they are written.
+struct F64Tensor<'a> {
+    shape: Vec<usize>,
+    vals: &'a [f64],
+}
+
+impl safetensors::View for F64Tensor<'_> {
+    fn dtype(&self) -> safetensors::Dtype {
+        safetensors::Dtype::F64
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.vals.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+    fn data_len(&self) -> usize {
+        8 * self.vals.len()
+    }
+}
 
 fn extension(path: &Path) -> Option<&str> {
     path.extension().and_then(|e| e.to_str())
@@ -26,7 +49,7 @@ impl Network {
                 crate::fsio::write_atomic("save_params", path, &bytes)
             }
             Some("safetensors") => {
-                crate::fsio::write_atomic("save_params", path, &self.safetensors_bytes())
+                crate::fsio::write_atomic("save_params", path, &self.safetensors_bytes()?)
             }
             _ => Err(Error::invalid(
                 "save_params",
@@ -78,39 +101,23 @@ impl Network {
         }
     }
 
-    /// The parameters in the `.safetensors` format: an 8-byte little-endian
-    /// header length, a JSON header naming each tensor (`0.weight`, …; dtype
-    /// F64, shape, byte offsets), padded with spaces to a multiple of 8,
-    /// then the little-endian data in the same order.
-    pub fn safetensors_bytes(&self) -> Vec<u8> {
-        let tensors = self.named_tensors();
-        let mut header = String::from("{");
-        let mut offset = 0usize;
-        for (i, (name, shape, vals)) in tensors.iter().enumerate() {
-            let end = offset + 8 * vals.len();
-            let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-            if i > 0 {
-                header.push(',');
-            }
-            header.push_str(&format!(
-                "\"{name}\":{{\"dtype\":\"F64\",\"shape\":[{}],\"data_offsets\":[{offset},{end}]}}",
-                dims.join(",")
-            ));
-            offset = end;
-        }
-        header.push('}');
-        while header.len() % 8 != 0 {
-            header.push(' ');
-        }
-        let mut out = Vec::with_capacity(8 + header.len() + offset);
-        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-        out.extend_from_slice(header.as_bytes());
-        for (_, _, vals) in &tensors {
-            for v in *vals {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        out
+    /// The parameters in the `.safetensors` format, serialised by the
+    /// `safetensors` crate (the reference implementation): an 8-byte
+    /// little-endian header length, a JSON header naming each tensor
+    /// (`0.weight`, …; dtype F64, shape, byte offsets) padded with spaces to
+    /// a multiple of 8, then the little-endian data (tensors ordered by
+    /// name, as the crate does).
+    pub fn safetensors_bytes(&self) -> Result<Vec<u8>> {
+        let tensors = self
+            .named_tensors()
+            .into_iter()
+            .map(|(name, shape, vals)| (name, F64Tensor { shape, vals }));
+        safetensors::serialize(tensors, None).map_err(|e| {
+            Error::invalid(
+                "save_params",
+                format!("expected parameters safetensors can serialise, got: {e}"),
+            )
+        })
     }
 
     /// The names hlab's MLPs saved before (`layers.{i}.weight`, `i`
