@@ -8,17 +8,28 @@
 //! | `--prefix P` | `P/share/jupyter/kernels/hlab` |
 //!
 //! `argv` holds the absolute path of the running `hlab` binary, so the
-//! kernel Jupyter starts is the one that installed it. The logos are drawn
-//! here (a spectrum: a bulk of small bars and one outlier) and written as
-//! PNG, so the repository carries no binary files.
+//! kernel Jupyter starts is the one that installed it. The logos (a
+//! spectrum: a bulk of small bars and one outlier) are two static PNGs in
+//! `assets/`, built into the binary.
 
 use crate::error::{Error, Result};
 use serde_json::json;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The kernelspec's name (the directory under `kernels/`).
 pub const KERNEL_NAME: &str = "hlab";
+
+/// The kernelspec's logos, as Jupyter names them: file name and PNG bytes.
+pub const LOGOS: [(&str, &[u8]); 2] = [
+    (
+        "logo-32x32.png",
+        include_bytes!("../../assets/logo-32x32.png"),
+    ),
+    (
+        "logo-64x64.png",
+        include_bytes!("../../assets/logo-64x64.png"),
+    ),
+];
 
 /// Where to install the kernelspec.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,97 +129,14 @@ pub fn install_for(target: &Target, exe: &Path) -> Result<PathBuf> {
     let spec = serde_json::to_string_pretty(&kernel_json(exe))
         .map_err(|e| Error::invalid(op, e.to_string()))?;
     write_file(&dir.join("kernel.json"), spec.as_bytes())?;
-    for size in [32u32, 64] {
-        let png = logo_png(size);
-        write_file(&dir.join(format!("logo-{size}x{size}.png")), &png)?;
+    for (name, png) in LOGOS {
+        write_file(&dir.join(name), png)?;
     }
     Ok(dir)
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::fsio::write_atomic("kernel install", path, bytes)
-}
-
-/// The logo as RGBA pixels, `size`×`size`: a rounded dark square with a bulk
-/// of short blue bars and one tall orange outlier.
-pub fn logo_rgba(size: u32) -> Vec<u8> {
-    let s = size as f64;
-    let mut px = vec![0u8; (size * size * 4) as usize];
-    let radius = s * 0.18;
-    let bg = [31u8, 42, 68, 255];
-    let bulk = [120u8, 180, 240, 255];
-    let outlier = [245u8, 150, 40, 255];
-    // Bars: 7 bulk heights then the outlier, as fractions of the size.
-    let heights = [0.16, 0.22, 0.28, 0.24, 0.18, 0.14, 0.10, 0.66];
-    let left = s * 0.14;
-    let width = s * 0.72;
-    let step = width / heights.len() as f64;
-    let base = s * 0.84;
-    for y in 0..size {
-        for x in 0..size {
-            let (fx, fy) = (x as f64 + 0.5, y as f64 + 0.5);
-            // Rounded-rectangle mask.
-            let dx = (radius - fx).max(fx - (s - radius)).max(0.0);
-            let dy = (radius - fy).max(fy - (s - radius)).max(0.0);
-            if dx * dx + dy * dy > radius * radius {
-                continue;
-            }
-            let mut c = bg;
-            let k = ((fx - left) / step).floor();
-            if k >= 0.0 && (k as usize) < heights.len() {
-                let within = fx - left - k * step;
-                let h = heights[k as usize] * s;
-                if within > step * 0.15 && within < step * 0.85 && fy <= base && fy >= base - h {
-                    c = if k as usize == heights.len() - 1 {
-                        outlier
-                    } else {
-                        bulk
-                    };
-                }
-            }
-            let i = ((y * size + x) * 4) as usize;
-            px[i..i + 4].copy_from_slice(&c);
-        }
-    }
-    px
-}
-
-/// The logo as a PNG file.
-pub fn logo_png(size: u32) -> Vec<u8> {
-    encode_png(size, size, &logo_rgba(size))
-}
-
-/// A minimal PNG encoder: 8-bit RGBA, no filtering, zlib via `flate2`.
-fn encode_png(width: u32, height: u32, rgba: &[u8]) -> Vec<u8> {
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend((data.len() as u32).to_be_bytes());
-        out.extend(kind);
-        out.extend(data);
-        let mut crc = flate2::Crc::new();
-        crc.update(kind);
-        crc.update(data);
-        out.extend(crc.sum().to_be_bytes());
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend(width.to_be_bytes());
-    ihdr.extend(height.to_be_bytes());
-    ihdr.extend([8u8, 6, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
-    let row = (width * 4) as usize;
-    let mut raw = Vec::with_capacity((row + 1) * height as usize);
-    for line in rgba.chunks(row) {
-        raw.push(0);
-        raw.extend(line);
-    }
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    let compressed = match z.write_all(&raw) {
-        Ok(()) => z.finish().unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
-    chunk(&mut out, b"IDAT", &compressed);
-    chunk(&mut out, b"IEND", &[]);
-    out
 }
 
 #[cfg(test)]
@@ -242,27 +170,59 @@ mod tests {
             serde_json::from_slice(&std::fs::read(got.join("kernel.json")).unwrap()).unwrap();
         assert_eq!(spec["argv"][0], "/x/hlab");
         for size in [32, 64] {
-            let png = std::fs::read(got.join(format!("logo-{size}x{size}.png"))).unwrap();
-            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
-            assert!(png.len() < 4096, "logo {size} is {} bytes", png.len());
+            let name = format!("logo-{size}x{size}.png");
+            let png = std::fs::read(got.join(&name)).unwrap();
+            assert_eq!(
+                LOGOS.iter().find(|l| l.0 == name).map(|l| l.1),
+                Some(&png[..])
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Each logo is a well-formed PNG of the size its name says: the
+    /// signature, an IHDR of that size (8-bit RGBA), every chunk's CRC, and
+    /// IDAT data that inflates to one filter byte plus 4 bytes a pixel per
+    /// row; IEND last.
     #[test]
-    fn png_decodes_back_to_the_pixels() {
-        let png = logo_png(32);
-        // IHDR: width and height.
-        assert_eq!(&png[16..24], &[0, 0, 0, 32, 0, 0, 0, 32]);
-        // IDAT follows IHDR (8 + 25 bytes in); inflate it back.
-        let len = u32::from_be_bytes([png[33], png[34], png[35], png[36]]) as usize;
-        assert_eq!(&png[37..41], b"IDAT");
-        let mut raw = Vec::new();
-        flate2::read::ZlibDecoder::new(&png[41..41 + len])
-            .read_to_end(&mut raw)
-            .unwrap();
-        assert_eq!(raw.len(), 32 * (32 * 4 + 1));
-        let px = logo_rgba(32);
-        assert_eq!(&raw[1..129], &px[..128]);
+    fn logos_are_png_of_their_size() {
+        for (name, png) in LOGOS {
+            let size: u32 = name["logo-".len()..name.find('x').unwrap()]
+                .parse()
+                .unwrap();
+            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}");
+            let mut at = 8;
+            let mut kinds = Vec::new();
+            let mut idat = Vec::new();
+            while at < png.len() {
+                let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+                let kind = &png[at + 4..at + 8];
+                let data = &png[at + 8..at + 8 + len];
+                let mut crc = flate2::Crc::new();
+                crc.update(kind);
+                crc.update(data);
+                let want = u32::from_be_bytes(png[at + 8 + len..at + 12 + len].try_into().unwrap());
+                assert_eq!(crc.sum(), want, "{name}: CRC of a chunk");
+                if kind == b"IHDR" {
+                    assert_eq!(
+                        &data[..8],
+                        &[size.to_be_bytes(), size.to_be_bytes()].concat()[..]
+                    );
+                    assert_eq!(&data[8..10], &[8, 6], "{name}: 8-bit RGBA");
+                }
+                if kind == b"IDAT" {
+                    idat.extend_from_slice(data);
+                }
+                kinds.push(String::from_utf8_lossy(kind).to_string());
+                at += 12 + len;
+            }
+            assert_eq!(kinds.first().map(String::as_str), Some("IHDR"), "{name}");
+            assert_eq!(kinds.last().map(String::as_str), Some("IEND"), "{name}");
+            let mut raw = Vec::new();
+            flate2::read::ZlibDecoder::new(&idat[..])
+                .read_to_end(&mut raw)
+                .unwrap();
+            assert_eq!(raw.len(), (size * (size * 4 + 1)) as usize, "{name}");
+        }
     }
 }
