@@ -17,6 +17,7 @@
 //! left open) is [`Completeness::Incomplete`]; any other error, such as
 //! `foo(1 2)`, is [`Completeness::Invalid`] — submitting it shows the error.
 
+use crate::commands;
 use crate::script::api::option_keys;
 use crate::script::docs::{self, FnDoc, Member};
 use crate::script::lex::{scan, Open, Scan};
@@ -77,10 +78,6 @@ pub const KEYWORDS: &[&str] = &[
     "while",
 ];
 
-/// The `:commands` of the REPL, for completion (the table itself lives in
-/// `repl::commands`; a test keeps the two in step).
-pub const COMMANDS: &[&str] = &["help", "vars", "load", "time", "reset", "save", "quit"];
-
 /// Everything completion draws on, gathered once from a session (the REPL
 /// keeps one and refreshes it after each evaluation).
 #[derive(Clone, Debug, Default)]
@@ -124,8 +121,19 @@ pub fn complete_in(vocab: &Vocabulary, code: &str, cursor: usize) -> Completions
         end: cursor,
         candidates: Vec::new(),
     };
-    if left.trim_start().starts_with(':') {
-        return complete_command(vocab, left, cursor);
+    if commands::is_command(left) {
+        // A command cell (the kernel's may hold several lines): complete the
+        // cursor's line, a command or the code that continues one.
+        let line_start = left.rfind('\n').map_or(0, |i| i + 1);
+        let line = &left[line_start..];
+        let mut c = if commands::is_command(line) {
+            complete_command(vocab, line, line.len())
+        } else {
+            complete_in(vocab, line, line.len())
+        };
+        c.start += line_start;
+        c.end = cursor;
+        return c;
     }
     let scan = scan(left);
     if scan.in_string || scan.in_comment || prefix.starts_with(|c: char| c.is_ascii_digit()) {
@@ -377,8 +385,7 @@ fn complete_command(vocab: &Vocabulary, left: &str, cursor: usize) -> Completion
     let lead = left.len() - left.trim_start().len();
     let body = &left[lead + 1..];
     let Some((cmd, arg)) = body.split_once(char::is_whitespace) else {
-        let mut candidates: Vec<String> = COMMANDS
-            .iter()
+        let mut candidates: Vec<String> = commands::names()
             .filter(|c| c.starts_with(body))
             .map(|c| format!(":{c}"))
             .collect();
@@ -397,7 +404,7 @@ fn complete_command(vocab: &Vocabulary, left: &str, cursor: usize) -> Completion
                 .docs
                 .iter()
                 .map(|d| d.name.clone())
-                .chain(COMMANDS.iter().map(|c| c.to_string()))
+                .chain(commands::names().map(str::to_string))
                 .filter(|n| n.starts_with(arg) && n.chars().all(is_ident_char))
                 .collect();
             candidates.sort();
@@ -576,7 +583,7 @@ mod tests {
         let s = session();
         assert_eq!(cands(&s, ":he"), vec![":help"]);
         assert_eq!(cands(&s, ":"), {
-            let mut v: Vec<String> = COMMANDS.iter().map(|c| format!(":{c}")).collect();
+            let mut v: Vec<String> = commands::names().map(|c| format!(":{c}")).collect();
             v.sort();
             v
         });

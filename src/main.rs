@@ -1,7 +1,7 @@
 //! The `hlab` command line: REPL, script runner, one-shot evaluation, kernel.
 
 use clap::{Parser, Subcommand};
-use hlab::repl::{sink, write_stdout};
+use hlab::console::{install_ctrlc, interruptible, sink, write_stdout, CtrlC};
 use hlab::script::{ErrorKind, ScriptError, Session};
 use std::process::ExitCode;
 
@@ -73,8 +73,9 @@ mod status {
     /// A command-line usage error (clap's own status), or a malformed
     /// `HLAB_MEMORY_LIMIT`.
     pub const USAGE: u8 = 2;
-    /// Interrupted (Ctrl-C; a second quick Ctrl-C leaves at once).
-    pub const INTERRUPTED: u8 = 130;
+    /// Interrupted (Ctrl-C; a second quick Ctrl-C leaves at once with the
+    /// same status, from the one Ctrl-C handler in `hlab::console`).
+    pub const INTERRUPTED: u8 = hlab::console::INTERRUPTED;
 }
 
 fn exit(code: u8) -> ExitCode {
@@ -94,17 +95,6 @@ fn failed(e: &ScriptError, file: &str) -> ExitCode {
     }
 }
 
-fn install_ctrlc() {
-    let _ = ctrlc::set_handler(|| {
-        if hlab::progress::interrupt_requested() {
-            // A second Ctrl-C while the first is being handled: leave now.
-            eprintln!("\nhlab: interrupted");
-            std::process::exit(status::INTERRUPTED.into());
-        }
-        hlab::progress::request_interrupt();
-    });
-}
-
 /// Reads a script and opens a session for it with Ctrl-C wired to the
 /// interrupt flag; on a read error prints it and gives exit status 1.
 fn open_script(file: &std::path::Path) -> Result<(String, String, Session), ExitCode> {
@@ -114,7 +104,7 @@ fn open_script(file: &std::path::Path) -> Result<(String, String, Session), Exit
         exit(status::ERROR)
     })?;
     let session = Session::new(sink());
-    install_ctrlc();
+    install_ctrlc(CtrlC::Script);
     Ok((name, code, session))
 }
 
@@ -124,7 +114,7 @@ fn run_file(file: &std::path::Path, args: &[String]) -> ExitCode {
         Err(status) => return status,
     };
     session.set_args(args);
-    match session.eval(&code) {
+    match interruptible(|| session.eval(&code)) {
         Ok(_) => exit(status::OK),
         Err(e) => failed(&e, &name),
     }
@@ -135,7 +125,7 @@ fn check_file(file: &std::path::Path) -> ExitCode {
         Ok(s) => s,
         Err(status) => return status,
     };
-    let verdict = hlab::course::check(&mut session, &name, &code);
+    let verdict = interruptible(|| hlab::course::check(&mut session, &name, &code));
     write_stdout(format!("\n{}\n", verdict.report).as_bytes());
     if verdict.passed || hlab::progress::stdout_closed() {
         exit(status::OK)
@@ -201,8 +191,8 @@ fn main() -> ExitCode {
     }
     if let Some(code) = cli.eval {
         let mut session = Session::new(sink());
-        install_ctrlc();
-        return match session.eval(&code) {
+        install_ctrlc(CtrlC::Script);
+        return match interruptible(|| session.eval(&code)) {
             Ok(Some(v)) => {
                 write_stdout(format!("{}\n", v.text).as_bytes());
                 exit(status::OK)
@@ -216,7 +206,7 @@ fn main() -> ExitCode {
         Some(Command::Check { file }) => check_file(&file),
         Some(Command::Help { name }) => {
             let session = Session::new(sink());
-            match hlab::repl::commands::help_for(&session, name.as_deref().unwrap_or("")) {
+            match hlab::commands::help_for(&session, name.as_deref().unwrap_or("")) {
                 Ok(text) => {
                     write_stdout(format!("{text}\n").as_bytes());
                     ExitCode::SUCCESS

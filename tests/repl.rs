@@ -595,3 +595,142 @@ fn piped_input_into_a_closed_stdout_ends_quietly() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+// Each `:command` on piped input, one test each: what its answer says.
+// tests/kernel/test_commands.py checks that a notebook cell gives the same
+// answer, text for text.
+
+/// Runs `input` (lines) piped in `dir`: (success, stdout, stderr).
+fn piped_in(dir: &Path, input: &str) -> (bool, String, String) {
+    let out = spawn_piped(dir, input).wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn command_help_lists_every_command_from_the_table() {
+    let (ok, out, err) = run_piped(":help\n");
+    assert!(ok, "{err}");
+    for c in hlab::commands::COMMANDS {
+        assert!(
+            out.contains(&format!(":{} {}", c.name, c.args).trim_end()),
+            "{out}"
+        );
+        assert!(out.contains(c.summary), "{out}");
+    }
+    assert!(out.contains("Try:"), "{out}");
+    // The same text as `hlab help`, the command line's way in.
+    let cli = Command::new(hlab_bin()).arg("help").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&cli.stdout), out);
+}
+
+#[test]
+fn command_help_name_shows_a_function_a_type_or_a_command() {
+    let (ok, out, err) = run_piped(":help train\n:help Spectrum\n:help :load\n");
+    assert!(ok, "{err}");
+    assert!(out.contains("train(m: Model, data: Dataset"), "{out}");
+    assert!(out.contains("Example:"), "{out}");
+    assert!(
+        out.contains(":load FILE\n\nevaluate a script file"),
+        "{out}"
+    );
+    let (ok, _, err) = run_piped(":help trian\n");
+    assert!(!ok);
+    assert!(
+        err.starts_with("error: no function or command named `trian`; did you mean `train`?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn command_vars_lines_up_names_types_and_values() {
+    let (ok, out, err) = run_piped(":vars\nlet count = 3; let name = \"x\";\n:vars\n");
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "no variables yet\ncount  int     3\nname   string  \"x\"\n"
+    );
+}
+
+#[test]
+fn command_time_shows_the_value_then_the_time() {
+    let (ok, out, err) = run_piped(":time 6 * 7\n:time let t = 1\nt\n");
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!((lines[0], lines[3]), ("42", "1"), "{out}");
+    for l in &lines[1..3] {
+        let t = l.strip_prefix("time: ").unwrap_or_else(|| panic!("{out}"));
+        let (n, unit) = t.split_once(' ').unwrap();
+        assert!(
+            n.parse::<f64>().is_ok() && ["µs", "ms", "s"].contains(&unit),
+            "{out}"
+        );
+    }
+    let (ok, _, err) = run_piped(":time nope(1)\n:time\n");
+    assert!(!ok);
+    assert!(
+        err.contains("   1 | nope(1)\n       ^\nerror: nope: unknown function"),
+        "{err}"
+    );
+    assert!(err.contains("(failed after "), "{err}");
+    assert!(
+        err.contains("error: :time: expected code to evaluate"),
+        "{err}"
+    );
+}
+
+#[test]
+fn command_save_then_load_replays_the_session() {
+    let dir = temp_dir("save-load");
+    let file = dir.join("saved.rhai");
+    let (ok, out, err) = piped_in(
+        &dir,
+        &format!(
+            "let a = 20 // twenty\nfn twice(x) {{ 2 * x }}\nbad(\n:save {}\n",
+            file.display()
+        ),
+    );
+    assert!(!ok, "the failed input counts");
+    assert_eq!(
+        out,
+        format!("saved 2 inputs to {}\n", file.display()),
+        "{err}"
+    );
+    // A second session loads it: variables and functions arrive.
+    let (ok, out, err) = piped_in(&dir, &format!(":load {}\ntwice(a) + 2\n", file.display()));
+    assert!(ok, "{err}");
+    assert_eq!(out, "42\n");
+    let (ok, _, err) = piped_in(&dir, ":load none.rhai\n:save\n");
+    assert!(!ok);
+    assert!(err.contains("error: :load: none.rhai: "), "{err}");
+    assert!(err.contains("error: :save: expected a file name"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn command_reset_forgets_everything() {
+    let (ok, out, err) = run_piped("let a = 1;\nfn f() { 2 }\n:reset\n:vars\nf()\n");
+    assert!(!ok, "f is gone");
+    assert_eq!(
+        out,
+        "session reset: every variable and function is forgotten\nno variables yet\n"
+    );
+    assert!(err.contains("f: unknown function"), "{err}");
+}
+
+#[test]
+fn command_quit_stops_and_unknown_commands_name_the_closest() {
+    let (ok, out, _) = run_piped("1\n:quit\n2\n");
+    assert!(ok);
+    assert_eq!(out, "1\n");
+    let (ok, _, err) = run_piped(":hepl\n");
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "error: unknown command `:hepl`; did you mean `:help`? (`:help` lists the commands)\n"
+    );
+}

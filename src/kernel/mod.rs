@@ -18,6 +18,13 @@
 //! forged one is logged to stderr and dropped — no reply, no status, no
 //! effect. Outputs stream to IOPub as the cell prints them; plots arrive as
 //! `display_data` with `image/svg+xml` and `text/plain`.
+//!
+//! A cell whose first non-blank line starts with `:` holds the REPL's
+//! `:commands` ([`crate::commands`], the same table): each `:` line is one
+//! command (lines after it that do not start with `:` continue it, so
+//! `:time` can time several lines), run in order; their text arrives as a
+//! `stream`, and the first failure ends the cell with an `error` reply
+//! ([`worker::command_error_parts`]).
 
 pub mod complete;
 pub mod install;

@@ -8,6 +8,7 @@
 //! IOPub as they happen, tagged with the request they belong to.
 
 use super::wire::Message;
+use crate::commands::{self, CommandError, Flow};
 use crate::output::{Display, Output};
 use crate::script::{ErrorKind, ScriptError, Session};
 use serde_json::{json, Value};
@@ -88,21 +89,56 @@ pub fn mime_bundle(d: &Display) -> Value {
     data
 }
 
-/// `(ename, evalue, traceback)` for a failed cell.
-pub fn error_parts(e: &ScriptError) -> (String, String, Vec<String>) {
-    let ename = match e.kind {
+/// The `ename` of a failure of this kind.
+fn ename(kind: ErrorKind) -> &'static str {
+    match kind {
         ErrorKind::Syntax => "SyntaxError",
         ErrorKind::Runtime => "RuntimeError",
         ErrorKind::Interrupted => "Interrupted",
         ErrorKind::Internal => "InternalError",
-    };
-    let mut traceback: Vec<String> = e.pretty().lines().map(str::to_string).collect();
-    if let Some(last) = traceback.last_mut() {
-        if let Some(rest) = last.strip_prefix("error: ") {
-            *last = format!("\x1b[1;31merror\x1b[0m: {rest}");
+    }
+}
+
+/// The lines of an error's text, its `error: ` in bold red.
+fn traceback(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| match line.strip_prefix("error: ") {
+            Some(rest) => format!("\x1b[1;31merror\x1b[0m: {rest}"),
+            None => line.to_string(),
+        })
+        .collect()
+}
+
+/// `(ename, evalue, traceback)` for a failed cell.
+pub fn error_parts(e: &ScriptError) -> (String, String, Vec<String>) {
+    (
+        ename(e.kind).to_string(),
+        e.message.clone(),
+        traceback(&e.pretty()),
+    )
+}
+
+/// `(ename, evalue, traceback)` for a failed `:command`: `CommandError`
+/// when it was misused, else the kind of the code's error; the traceback
+/// is the text the REPL prints.
+pub fn command_error_parts(e: &CommandError) -> (String, String, Vec<String>) {
+    (
+        e.kind.map_or("CommandError", ename).to_string(),
+        e.message.clone(),
+        traceback(&e.text),
+    )
+}
+
+/// Runs a command cell ([`commands::split_cell`]) in order, stopping at
+/// the first failure; `:quit` answers [`commands::QUIT_IN_NOTEBOOK`].
+pub fn run_commands(session: &mut Session, cell: &str) -> Result<(), CommandError> {
+    for line in commands::split_cell(cell) {
+        match commands::run_command(session, &line)? {
+            Flow::Continue => {}
+            Flow::Quit => return Err(CommandError::usage(commands::QUIT_IN_NOTEBOOK)),
         }
     }
-    (ename.to_string(), e.message.clone(), traceback)
+    Ok(())
 }
 
 /// The byte offset of the `cp`-th Unicode code point (Jupyter counts
@@ -232,6 +268,31 @@ impl Worker {
         });
     }
 
+    /// Publishes a failed cell's `error` (unless silent) and returns the
+    /// error reply.
+    fn fail(
+        &self,
+        (ename, evalue, traceback): (String, String, Vec<String>),
+        count: u64,
+        silent: bool,
+        req: &Message,
+    ) -> Value {
+        if !silent {
+            self.publish(
+                "error",
+                json!({ "ename": ename, "evalue": evalue, "traceback": traceback }),
+                &req.header,
+            );
+        }
+        json!({
+            "status": "error",
+            "execution_count": count,
+            "ename": ename,
+            "evalue": evalue,
+            "traceback": traceback,
+        })
+    }
+
     fn handle(&mut self, req: &Message) -> Value {
         match req.msg_type() {
             "execute_request" => self.execute(req),
@@ -279,47 +340,29 @@ impl Worker {
                 &req.header,
             );
         }
-        let result = self.session.eval(&code);
-        lock(&self.context).silent = false;
-        let (reply, output) = match result {
-            Ok(value) => {
-                let text = value.as_ref().map(|d| d.text.clone());
-                if let (Some(d), false) = (value, silent) {
-                    self.publish(
-                        "execute_result",
-                        json!({ "execution_count": count, "data": mime_bundle(&d), "metadata": {} }),
-                        &req.header,
-                    );
-                }
-                (
-                    json!({
-                        "status": "ok",
-                        "execution_count": count,
-                        "payload": [],
-                        "user_expressions": {},
-                    }),
-                    text,
-                )
+        let (reply, output) = if commands::is_command(&code) {
+            let result = run_commands(&mut self.session, &code);
+            lock(&self.context).silent = false;
+            match result {
+                Ok(()) => (ok_reply(count), None),
+                Err(e) => (self.fail(command_error_parts(&e), count, silent, req), None),
             }
-            Err(e) => {
-                let (ename, evalue, traceback) = error_parts(&e);
-                if !silent {
-                    self.publish(
-                        "error",
-                        json!({ "ename": ename, "evalue": evalue, "traceback": traceback }),
-                        &req.header,
-                    );
+        } else {
+            let result = self.session.eval(&code);
+            lock(&self.context).silent = false;
+            match result {
+                Ok(value) => {
+                    let text = value.as_ref().map(|d| d.text.clone());
+                    if let (Some(d), false) = (value, silent) {
+                        self.publish(
+                            "execute_result",
+                            json!({ "execution_count": count, "data": mime_bundle(&d), "metadata": {} }),
+                            &req.header,
+                        );
+                    }
+                    (ok_reply(count), text)
                 }
-                (
-                    json!({
-                        "status": "error",
-                        "execution_count": count,
-                        "ename": ename,
-                        "evalue": evalue,
-                        "traceback": traceback,
-                    }),
-                    None,
-                )
+                Err(e) => (self.fail(error_parts(&e), count, silent, req), None),
             }
         };
         if store {
@@ -331,6 +374,16 @@ impl Worker {
         }
         reply
     }
+}
+
+/// The reply to a cell that ran.
+fn ok_reply(count: u64) -> Value {
+    json!({
+        "status": "ok",
+        "execution_count": count,
+        "payload": [],
+        "user_expressions": {},
+    })
 }
 
 /// Checks the request's content: each `required` key present with its JSON

@@ -6,73 +6,31 @@
 //! user's data directory. Each input runs in one [`Session`]: the value of
 //! its last expression is shown, plots are drawn as they are made, an error
 //! shows the failing line with a caret and the session keeps every variable.
-//! Lines starting with `:` are [`commands`]. Ctrl-C at the prompt clears the
-//! line; Ctrl-C while an input runs stops it within a second (three times in
-//! a row leaves hlab, for a computation that does not check in); Ctrl-D
-//! leaves.
+//! Lines starting with `:` are [`crate::commands`] (the kernel runs the same
+//! table). Ctrl-C at the prompt clears the line; Ctrl-C while an input runs
+//! stops it within a second (three times in a row leaves hlab, for a
+//! computation that does not check in: [`crate::console`] has the one
+//! Ctrl-C handler of the command line); Ctrl-D leaves.
 //!
 //! When standard input or output is not a terminal ([`run_piped`]), standard
 //! input is read as a sequence of inputs split by the same completeness rule,
 //! with no prompts, colours or progress bars; every input runs even after
 //! one fails, and the exit status is 1 when any failed.
 
-pub mod commands;
 pub mod helper;
 
+use crate::commands::{format_error, run_command, Flow};
 use crate::complete::{completeness, Completeness};
-use crate::output::{Display, Output, Sink};
-use crate::script::{ErrorKind, ScriptError, Session};
-use commands::{run_command, Ctx, Flow};
+use crate::console::{install_ctrlc, interruptible, sink, write_stdout, CtrlC};
+use crate::script::Session;
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{CompletionType, Config, Editor};
 use std::cell::RefCell;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-
-static EVALUATING: AtomicBool = AtomicBool::new(false);
-static PRESSES: AtomicUsize = AtomicUsize::new(0);
-
-/// Evaluates `code` with Ctrl-C armed to interrupt it.
-pub(crate) fn eval_interruptible(
-    session: &mut Session,
-    code: &str,
-) -> Result<Option<Display>, ScriptError> {
-    PRESSES.store(0, Ordering::SeqCst);
-    EVALUATING.store(true, Ordering::SeqCst);
-    let r = session.eval(code);
-    EVALUATING.store(false, Ordering::SeqCst);
-    r
-}
-
-/// An error as the REPL prints it: the failing line with a caret (its line
-/// number shifted by `line_offset`), then the message.
-pub fn format_error(e: &ScriptError, line_offset: usize) -> String {
-    let mut e = e.clone();
-    e.line = e.line.map(|l| l + line_offset);
-    let mut s = e.pretty();
-    if e.kind == ErrorKind::Interrupted {
-        s.push_str("\n(stopped; every variable defined before is kept)");
-    }
-    s
-}
-
-/// Seconds in a readable unit.
-pub fn human_time(secs: f64) -> String {
-    if secs < 1e-3 {
-        format!("{:.0} µs", secs * 1e6)
-    } else if secs < 1.0 {
-        format!("{:.1} ms", secs * 1e3)
-    } else if secs < 60.0 {
-        format!("{secs:.2} s")
-    } else {
-        format!("{:.0} min {:.0} s", (secs / 60.0).floor(), secs % 60.0)
-    }
-}
 
 /// The user's data directory: `$XDG_DATA_HOME`, else the platform's usual
 /// place (`~/.local/share`, `~/Library/Application Support`, `%APPDATA%`).
@@ -103,61 +61,13 @@ pub fn history_path() -> Option<PathBuf> {
     }
 }
 
-/// Writes to standard output; a reader that went away (`hlab … | head`)
-/// marks stdout closed ([`crate::progress::note_stdout_closed`]), which
-/// stops the running script, instead of being ignored forever.
-pub fn write_stdout(bytes: &[u8]) {
-    if crate::progress::stdout_closed() {
-        return;
-    }
-    let mut out = std::io::stdout().lock();
-    let r = out.write_all(bytes).and_then(|()| out.flush());
-    if let Err(e) = r {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            crate::progress::note_stdout_closed();
-        }
-    }
-}
-
-/// The sink of the command line (REPL, `hlab run`, `hlab -e`): outputs to
-/// stdout and stderr as they come.
-pub fn sink() -> Sink {
-    Arc::new(|o| match o {
-        Output::Stdout(s) => write_stdout(s.as_bytes()),
-        Output::Stderr(s) => {
-            let mut err = std::io::stderr().lock();
-            let _ = err.write_all(s.as_bytes());
-            let _ = err.flush();
-        }
-        Output::Display(d) => write_stdout(format!("{}\n", d.text).as_bytes()),
-    })
-}
-
-fn install_ctrlc(interactive: bool) {
-    let r = ctrlc::set_handler(move || {
-        if EVALUATING.load(Ordering::SeqCst) {
-            crate::progress::request_interrupt();
-            if PRESSES.fetch_add(1, Ordering::SeqCst) + 1 >= 3 {
-                eprintln!("\nhlab: the running input does not stop; leaving");
-                std::process::exit(130);
-            }
-        } else if !interactive {
-            eprintln!("\nhlab: interrupted");
-            std::process::exit(130);
-        }
-    });
-    if let Err(e) = r {
-        eprintln!("hlab: warning: Ctrl-C cannot stop running inputs ({e})");
-    }
-}
-
 /// `hlab` with no arguments: the REPL on a terminal, else piped input.
 pub fn main() -> ExitCode {
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         interactive()
     } else {
         crate::progress::set_progress_enabled(false);
-        install_ctrlc(false);
+        install_ctrlc(CtrlC::Piped);
         let mut session = Session::new(sink());
         run_piped(&mut session, std::io::stdin().lock())
     }
@@ -177,27 +87,18 @@ fn run_input(session: &mut Session, input: &str, line_offset: usize, color: bool
     } else {
         ("", "")
     };
-    let mut stdout = std::io::stdout();
-    if input.trim_start().starts_with(':') {
-        let r = run_command(
-            &mut Ctx {
-                session,
-                out: &mut stdout,
-            },
-            input,
-        );
-        let _ = stdout.flush();
-        return match r {
+    if crate::commands::is_command(input) {
+        return match run_command(session, input) {
+            _ if crate::progress::stdout_closed() => Outcome::Quit,
             Ok(Flow::Continue) => Outcome::Ok,
             Ok(Flow::Quit) => Outcome::Quit,
-            Err(_) if crate::progress::stdout_closed() => Outcome::Quit,
             Err(e) => {
-                eprintln!("{red}error: {e}{reset}");
+                eprintln!("{red}{}{reset}", e.text);
                 Outcome::Failed
             }
         };
     }
-    match eval_interruptible(session, input) {
+    match interruptible(|| session.eval(input)) {
         Ok(value) => {
             if let Some(v) = value {
                 write_stdout(format!("{}\n", v.text).as_bytes());
@@ -206,7 +107,6 @@ fn run_input(session: &mut Session, input: &str, line_offset: usize, color: bool
         }
         Err(_) if crate::progress::stdout_closed() => Outcome::Quit,
         Err(e) => {
-            let _ = stdout.flush();
             eprintln!("{red}{}{reset}", format_error(&e, line_offset));
             Outcome::Failed
         }
@@ -291,14 +191,14 @@ fn interactive() -> ExitCode {
         Ok(e) => e,
         Err(e) => {
             eprintln!("hlab: no line editor on this terminal ({e}); reading inputs without one");
-            install_ctrlc(false);
+            install_ctrlc(CtrlC::Piped);
             let mut s = session.borrow_mut();
             return run_piped(&mut s, std::io::stdin().lock());
         }
     };
     editor.set_helper(Some(helper::ReplHelper::new(session.clone(), color)));
     // After the editor exists: rustyline installs its own SIGINT handler.
-    install_ctrlc(true);
+    install_ctrlc(CtrlC::Terminal);
     let history = history_path();
     if let Some(h) = &history {
         if h.exists() {
@@ -360,14 +260,6 @@ fn interactive() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_read_well() {
-        assert_eq!(human_time(0.000_012), "12 µs");
-        assert_eq!(human_time(0.0123), "12.3 ms");
-        assert_eq!(human_time(2.5), "2.50 s");
-        assert_eq!(human_time(125.0), "2 min 5 s");
-    }
 
     #[test]
     fn errors_show_the_line_with_offset_and_interrupts_say_state_is_kept() {

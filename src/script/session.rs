@@ -290,6 +290,13 @@ impl Session {
             });
     }
 
+    /// Sends `output` to this session's sink, as the script's own prints
+    /// go (the `:commands` answer this way, so the REPL and the kernel show
+    /// them where they show everything else).
+    pub fn emit(&self, output: Output) {
+        (self.sink)(output)
+    }
+
     /// Every input evaluated successfully so far, in order.
     pub fn inputs(&self) -> &[String] {
         &self.inputs
