@@ -242,10 +242,11 @@ pub fn help_overview() -> String {
     }
     s.push_str(
         "\nType code and press Enter (in a notebook, Shift-Enter); an open `{`, `(`, `[`,\n\
-         string or a trailing operator continues on the next line. A notebook cell\n\
-         whose first line starts with `:` holds commands, one per `:` line.\n\
-         Tab completes names, properties after `.` and option keys inside `#{ }`;\n\
-         Ctrl-C (a notebook's Interrupt) stops a running input and keeps every variable.\n\
+         string or a trailing operator continues on the next line (Enter on two empty\n\
+         lines submits anyway). In a notebook, a cell whose first line starts with `:`\n\
+         holds commands, one per `:` line. Tab completes names, properties after `.`\n\
+         and option keys inside `#{ }`; Ctrl-C (a notebook's Interrupt) stops a running\n\
+         input and keeps every variable; Ctrl-D leaves the REPL.\n\
          \nTry:\n  \
          let data = make_clusters(#{ n: 200, k: 4, dim: 20, seed: 1 });\n  \
          let m = mlp([20, 16, 4], #{ seed: 1 });\n  \

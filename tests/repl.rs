@@ -690,7 +690,7 @@ fn command_save_then_load_replays_the_session() {
     let (ok, out, err) = piped_in(
         &dir,
         &format!(
-            "let a = 20 // twenty\nfn twice(x) {{ 2 * x }}\nbad(\n:save {}\n",
+            "let a = 20 // twenty\nfn twice(x) {{ 2 * x }}\nbad(1 2)\n:save {}\n",
             file.display()
         ),
     );
