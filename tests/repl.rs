@@ -616,7 +616,7 @@ fn command_help_lists_every_command_from_the_table() {
     assert!(ok, "{err}");
     for c in hlab::commands::COMMANDS {
         assert!(
-            out.contains(&format!(":{} {}", c.name, c.args).trim_end()),
+            out.contains(format!(":{} {}", c.name, c.args).trim_end()),
             "{out}"
         );
         assert!(out.contains(c.summary), "{out}");
