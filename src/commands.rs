@@ -13,8 +13,8 @@
 use crate::console::interruptible;
 use crate::output::{Display, Output};
 use crate::script::docs;
-use crate::text::closest;
 use crate::script::{ErrorKind, ScriptError, Session};
+use crate::text::closest;
 use std::time::Instant;
 
 /// What the front end does after a command.

@@ -10,45 +10,79 @@ pub enum Error {
     /// An argument of the wrong shape or size.
     #[error("{op}: expected {expected}, got {got}")]
     Shape {
+        /// The operation that failed.
         op: &'static str,
+        /// What was expected.
         expected: String,
+        /// What was got.
         got: String,
     },
     /// An argument with a wrong value (not a shape problem).
     #[error("{op}: {msg}")]
-    Invalid { op: &'static str, msg: String },
+    Invalid {
+        /// The operation that failed.
+        op: &'static str,
+        /// What is wrong.
+        msg: String,
+    },
     /// A file could not be read or written.
     #[error("{op}: {path}: {msg}")]
     Io {
+        /// The operation that failed.
         op: &'static str,
+        /// The file.
         path: String,
+        /// What is wrong.
         msg: String,
     },
     /// A file was read but its content is not what the format says.
     #[error("{op}: {path}: corrupt or unsupported file: {msg}")]
     Format {
+        /// The operation that failed.
         op: &'static str,
+        /// The file.
         path: String,
+        /// What is wrong.
         msg: String,
     },
     /// Dense work that would need more memory than the budget allows.
     #[error("{op}: needs {need} of memory for {what}, more than the limit of {limit}; {hint}")]
     TooLarge {
+        /// The operation that failed.
         op: &'static str,
+        /// What would be allocated.
         what: String,
+        /// The memory it needs.
         need: String,
+        /// The memory limit.
         limit: String,
+        /// What to do instead.
         hint: String,
     },
     /// Training produced NaN or infinity.
     #[error("train: diverged at step {step} (loss {loss}) with lr {lr}; try a smaller lr")]
-    Diverged { step: usize, loss: f64, lr: f64 },
+    Diverged {
+        /// The step where the loss stopped being finite.
+        step: usize,
+        /// The loss there.
+        loss: f64,
+        /// The learning rate.
+        lr: f64,
+    },
     /// The user asked to stop (Ctrl-C or a Jupyter interrupt).
     #[error("{op}: interrupted")]
-    Interrupted { op: &'static str },
+    Interrupted {
+        /// The operation that was stopped.
+        op: &'static str,
+    },
     /// Training was interrupted; the model and `last_history()` keep what it reached.
     #[error("train: interrupted at step {step} of {total}; the model keeps the parameters it reached and last_history() returns the History recorded so far")]
-    TrainInterrupted { step: usize, total: usize },
+    TrainInterrupted {
+        /// The steps done.
+        step: usize,
+        /// The steps asked for.
+        total: usize,
+    },
     /// An error from the tensor library.
     #[error("tensor: {0}")]
     Candle(#[from] candle_core::Error),

@@ -225,7 +225,7 @@ pub struct Surface {
     pub a: Vec<f64>,
     /// Grid along d₂.
     pub b: Vec<f64>,
-    /// `loss[i][j]` at w + a[i]·d₁ + b[j]·d₂ (training set).
+    /// `loss[i][j]` at `w + a[i]·d₁ + b[j]·d₂` (training set).
     pub loss: Mat,
     /// Training accuracy on the grid (None for regression targets).
     pub acc: Option<Mat>,

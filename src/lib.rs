@@ -29,6 +29,8 @@
 //! | [`repl`] | the interactive REPL and piped input |
 //! | [`kernel`] | the Jupyter kernel: protocol 5.3 over ZeroMQ, kernelspec install |
 
+#![warn(missing_docs)]
+
 pub mod commands;
 pub mod complete;
 pub mod console;

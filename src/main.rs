@@ -37,6 +37,9 @@ enum Command {
     Help {
         /// A function, type (Spectrum, Model, …) or command name.
         name: Option<String>,
+        /// Print the whole reference as Markdown (docs/REFERENCE.md).
+        #[arg(long, conflicts_with = "name")]
+        reference: bool,
     },
     /// Run the Jupyter kernel, or install its kernelspec.
     Kernel {
@@ -204,7 +207,14 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Run { file, args }) => run_file(&file, &args),
         Some(Command::Check { file }) => check_file(&file),
-        Some(Command::Help { name }) => {
+        Some(Command::Help {
+            reference: true, ..
+        }) => {
+            let session = Session::new(sink());
+            write_stdout(session.reference().as_bytes());
+            ExitCode::SUCCESS
+        }
+        Some(Command::Help { name, .. }) => {
             let session = Session::new(sink());
             match hlab::commands::help_for(&session, name.as_deref().unwrap_or("")) {
                 Ok(text) => {

@@ -84,3 +84,27 @@ fn every_api_primitive_has_a_doc_with_an_example() {
     );
     assert!(help.contains("until_grad_norm"), "{help}");
 }
+
+/// docs/REFERENCE.md is what `hlab help --reference` writes today.
+#[test]
+fn the_reference_is_current() {
+    let (s, _) = Session::collecting();
+    let now = s.reference();
+    let file = std::fs::read_to_string("docs/REFERENCE.md").unwrap_or_default();
+    assert!(
+        file == now,
+        "docs/REFERENCE.md is out of date: run `hlab help --reference > docs/REFERENCE.md`"
+    );
+    for name in [
+        "make_clusters",
+        "top_eigs",
+        "class_decomposition",
+        "Type Spectrum",
+    ] {
+        assert!(now.contains(&format!("### {name}\n")), "{name} missing");
+    }
+    assert!(
+        now.contains("Options: `lr`, `batch`"),
+        "train's options missing"
+    );
+}

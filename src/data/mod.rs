@@ -165,7 +165,12 @@ pub fn read_regular_file(op: &'static str, path: &std::path::Path, what: &str) -
 #[derive(Clone, Debug, PartialEq)]
 pub enum Targets {
     /// One class index per row, each `< classes`.
-    Labels { y: Vec<usize>, classes: usize },
+    Labels {
+        /// The class of each row.
+        y: Vec<usize>,
+        /// The number of classes.
+        classes: usize,
+    },
     /// One row of real targets per input row (regression).
     Values(Mat),
 }

@@ -97,7 +97,10 @@ pub enum Init {
     Uniform,
     /// `std · N(0, 1)` for every weight and bias (the paper's code used
     /// 0.1); `LayerNorm` keeps ones and zeros.
-    Normal { std: f64 },
+    Normal {
+        /// The standard deviation.
+        std: f64,
+    },
 }
 
 /// How to build an MLP ([`crate::model::Network::mlp`]).

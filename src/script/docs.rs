@@ -302,7 +302,10 @@ pub const TOPICS: &[(&str, &[&str])] = &[
             "vector", "zeros", "randn", "matrix", "eye", "dot", "norm", "sum",
         ],
     ),
-    ("checks", &["assert", "assert_close", "assert_answer", "check_hessian"]),
+    (
+        "checks",
+        &["assert", "assert_close", "assert_answer", "check_hessian"],
+    ),
 ];
 
 /// The script types, with one line each, for `:help TYPE` (the table in
@@ -400,39 +403,11 @@ fn first_param_is_value(sig: &str) -> bool {
 /// each; `None` when `name` is not a script type.
 pub fn type_help(docs: &[FnDoc], members: &[Member], name: &str) -> Option<String> {
     let (ty, what) = TYPES.iter().find(|(t, _)| *t == name)?;
-    let key = type_key(ty);
-    let mut props: Vec<&str> = Vec::new();
-    let mut methods: Vec<&str> = Vec::new();
-    for m in members
-        .iter()
-        .filter(|m| m.receiver.as_deref() == Some(key.as_str()))
-    {
-        if matches!(m.name.as_str(), "to_string" | "to_debug") {
-            continue;
-        }
-        if m.property {
-            props.push(&m.name);
-        } else {
-            methods.push(&m.name);
-        }
-    }
-    props.sort();
-    props.dedup();
-    methods.sort();
-    methods.dedup();
+    let (props, methods) = type_members(members, ty);
     let line = |n: &str, prop: bool| -> String {
-        let found = lookup(docs, n);
-        let typed = found
-            .iter()
-            .filter(|d| d.signature.contains(&format!(": {ty}")) && !d.doc.is_empty())
-            .max_by_key(|d| d.doc.len());
-        let doc = typed.or_else(|| {
-            found
-                .iter()
-                .filter(|d| !prop || d.signature.starts_with('.'))
-                .max_by_key(|d| d.doc.len())
-        });
-        doc.map(|d| d.sentence(60)).unwrap_or_default()
+        member_doc(docs, ty, n, prop)
+            .map(|d| d.sentence(60))
+            .unwrap_or_default()
     };
     let width = props
         .iter()
@@ -504,11 +479,11 @@ pub fn reference(docs: &[FnDoc], members: &[Member]) -> String {
     }
     let types: Vec<String> = TYPES
         .iter()
-        .map(|(t, _)| format!("[`{t}`](#{})", anchor(t)))
+        .map(|(t, _)| format!("[`{t}`](#type-{})", anchor(t)))
         .collect();
     out.push_str(&format!("- **types**: {}\n", types.join(", ")));
     for (topic, names) in &groups {
-        out.push_str(&format!("\n## {topic}\n"));
+        out.push_str(&format!("\n## Functions: {topic}\n"));
         for n in names {
             let Some(help) = help_text(docs, n) else {
                 continue;
@@ -524,25 +499,24 @@ pub fn reference(docs: &[FnDoc], members: &[Member]) -> String {
         }
     }
     out.push_str("\n## Types\n");
-    for (ty, _) in TYPES {
-        let Some(text) = type_help(docs, members, ty) else {
-            continue;
-        };
-        let mut lines = text.lines();
-        let what = lines.next().unwrap_or("");
-        out.push_str(&format!(
-            "\n### {ty}\n\n{}\n",
-            what.trim_start_matches(&format!("{ty}: ")[..])
-        ));
-        for line in lines {
-            if line.is_empty() {
+    for (ty, what) in TYPES {
+        out.push_str(&format!("\n### Type {ty}\n\n{what}.\n"));
+        let (props, methods) = type_members(members, ty);
+        for (title, names, prop) in [("Properties", props, true), ("Methods", methods, false)] {
+            if names.is_empty() {
                 continue;
             }
-            if let Some(h) = line.strip_suffix(':') {
-                out.push_str(&format!("\n| {h} | |\n|---|---|\n"));
-            } else {
-                let (name, about) = line.trim().split_once("  ").unwrap_or((line.trim(), ""));
-                out.push_str(&format!("| `{}` | {} |\n", name.trim(), about.trim()));
+            out.push_str(&format!("\n**{title}**\n\n"));
+            for n in names {
+                let call = if prop {
+                    format!(".{n}")
+                } else {
+                    method_forms(docs, ty, n).join("`, `")
+                };
+                let about = member_doc(docs, ty, n, prop)
+                    .map(|d| d.doc.split("\n\n").next().unwrap_or("").replace('\n', " "))
+                    .unwrap_or_default();
+                out.push_str(&format!("- `{call}` — {about}\n"));
             }
         }
     }
@@ -572,6 +546,76 @@ fn markdown_body(doc: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The properties and the methods of script type `ty`, sorted, without
+/// `to_string`/`to_debug`.
+fn type_members<'a>(members: &'a [Member], ty: &str) -> (Vec<&'a str>, Vec<&'a str>) {
+    let key = type_key(ty);
+    let mut props: Vec<&str> = Vec::new();
+    let mut methods: Vec<&str> = Vec::new();
+    for m in members
+        .iter()
+        .filter(|m| m.receiver.as_deref() == Some(key.as_str()))
+    {
+        if matches!(m.name.as_str(), "to_string" | "to_debug") {
+            continue;
+        }
+        if m.property {
+            props.push(&m.name);
+        } else {
+            methods.push(&m.name);
+        }
+    }
+    props.sort();
+    props.dedup();
+    methods.sort();
+    methods.dedup();
+    (props, methods)
+}
+
+/// The call forms of method `name` on `ty`, receiver dropped:
+/// `count_above(s: Spectrum, t: float) -> int` → `.count_above(t: float) -> int`.
+fn method_forms(docs: &[FnDoc], ty: &str, name: &str) -> Vec<String> {
+    let mut forms: Vec<String> = lookup(docs, name)
+        .into_iter()
+        .filter_map(|d| {
+            let open = d.signature.find('(')?;
+            let rest = &d.signature[open + 1..];
+            let (first, after) = match rest.find([',', ')']) {
+                Some(k) => (&rest[..k], &rest[k..]),
+                None => (rest, ""),
+            };
+            if first.split(':').nth(1)?.trim() != ty {
+                return None;
+            }
+            let after = after.strip_prefix(", ").unwrap_or(after);
+            Some(format!(".{name}({after}"))
+        })
+        .collect();
+    forms.dedup();
+    if forms.is_empty() {
+        forms.push(format!(".{name}()"));
+    }
+    forms
+}
+
+/// The doc of member `name` of type `ty`: the longest among the overloads
+/// on `ty`, else among all (getters only, for a property).
+fn member_doc<'a>(docs: &'a [FnDoc], ty: &str, name: &str, prop: bool) -> Option<&'a FnDoc> {
+    let found = lookup(docs, name);
+    let typed = found
+        .iter()
+        .filter(|d| d.signature.contains(&format!(": {ty}")) && !d.doc.is_empty())
+        .max_by_key(|d| d.doc.len());
+    typed
+        .or_else(|| {
+            found
+                .iter()
+                .filter(|d| !prop || d.signature.starts_with('.'))
+                .max_by_key(|d| d.doc.len())
+        })
+        .copied()
 }
 
 /// A function as completion sees it: its name, whether it is a property

@@ -229,6 +229,12 @@ impl Session {
         })
     }
 
+    /// The whole reference as Markdown (`docs/REFERENCE.md`, written by
+    /// `hlab help --reference`).
+    pub fn reference(&self) -> String {
+        script::docs::reference(&self.docs(), &self.members())
+    }
+
     /// The methods and properties of every script type (completion after
     /// `value.`).
     pub fn members(&self) -> Vec<script::docs::Member> {

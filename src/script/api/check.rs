@@ -2,6 +2,7 @@
 
 use rhai::plugin::*;
 
+/// Checks: assertions and the Hessian check. (script functions)
 #[export_module]
 pub mod check {
     use crate::script::opts::{as_f64, f64s, script_err, type_name};
@@ -39,6 +40,7 @@ pub mod check {
         assert_close(a, b, rtol as f64)
     }
 
+    /// `assert_close(a, b, rtol)` with a float tolerance (see above).
     #[rhai_fn(return_raw)]
     pub fn assert_close(a: Dynamic, b: Dynamic, rtol: f64) -> RResult<()> {
         let va = as_f64(&a).map(|x| vec![x]).or_else(|| f64s(&a));
@@ -131,6 +133,7 @@ pub mod check {
         assert_answer(got, want, rtol as f64, about)
     }
 
+    /// `assert_answer(got, want, rtol, about)` with a float tolerance (see above).
     #[rhai_fn(return_raw)]
     pub fn assert_answer(got: Dynamic, want: Dynamic, rtol: f64, about: Dynamic) -> RResult<()> {
         let about = super::About::of(&about)?;

@@ -160,6 +160,7 @@ fn spec(s: Spectrum) -> types::Spectrum {
     types::Spectrum(Arc::new(s))
 }
 
+/// Curvature: HVPs, dense H and G, Lanczos, SLQ, traces, Spectrum and Density members. (script functions)
 #[rhai::plugin::export_module]
 pub mod curvature {
     use super::{
@@ -435,6 +436,8 @@ pub mod curvature {
         keys: &["k", "which", "tol", "max_iter", "seed", "block", "matrix"],
     };
 
+    /// `top_eigs(m, data, k, opts)`: the `k` largest (or smallest) eigenvalues
+    /// with options (see above).
     #[rhai_fn(name = "top_eigs", return_raw)]
     pub fn top_eigs(
         m: Model,
@@ -566,6 +569,7 @@ pub mod curvature {
         keys: &["probes", "seed", "matrix"],
     };
 
+    /// `hessian_trace(m, data, opts)`: the estimate with options (see above).
     #[rhai_fn(name = "hessian_trace", return_raw)]
     pub fn hessian_trace(m: Model, data: types::Dataset, opts: Map) -> RResult<Map> {
         let o = Opts::of(&HESSIAN_TRACE_OPTS, opts)?;
@@ -622,6 +626,7 @@ pub mod curvature {
         keys: &["directions", "seed"],
     };
 
+    /// `check_hessian(m, data, opts)`: the check with options (see above).
     #[rhai_fn(name = "check_hessian", return_raw)]
     pub fn check_hessian(m: Model, data: types::Dataset, opts: Map) -> RResult<f64> {
         let o = Opts::of(&CHECK_HESSIAN_OPTS, opts)?;

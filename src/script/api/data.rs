@@ -33,6 +33,7 @@ fn matrix_of(op: &str, key: &str, d: &Dynamic) -> RResult<Mat> {
 
 type RResult<T> = Result<T, Box<EvalAltResult>>;
 
+/// Data: datasets, their members, files of arrays. (script functions)
 #[export_module]
 pub mod data {
     use super::matrix_of;
@@ -375,6 +376,7 @@ pub mod data {
         split(d, frac as f64, seed)
     }
 
+    /// `d.split(frac, seed)` with a float fraction (see above).
     #[rhai_fn(return_raw, pure)]
     pub fn split(d: &mut types::Dataset, frac: f64, seed: INT) -> RResult<Array> {
         let (a, b) = d.0.split(frac, seed as u64)?;

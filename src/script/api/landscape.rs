@@ -3,6 +3,7 @@
 
 use rhai::plugin::*;
 
+/// Landscapes: loss along lines and on planes. (script functions)
 #[export_module]
 pub mod landscape {
     use crate::landscape::{interpolate as line, Dirs, LineOpts, SurfaceOpts};
@@ -195,7 +196,7 @@ pub mod landscape {
     /// `[d1, d2]` (two Vectors, used as given); `range` ([-1.0, 1.0], or a
     /// number r for [-r, r]); `steps` (21 points per axis); `seed`; `test` (a
     /// Dataset: `test_loss`, `test_acc`). `s.loss[i][j]` is the loss at
-    /// (a[i], b[j]); `plot(s)` draws a heat map with contours; `save_npy(s,
+    /// `(a[i], b[j])`; `plot(s)` draws a heat map with contours; `save_npy(s,
     /// path)` writes the loss matrix. Ctrl-C stops it.
     ///
     /// # Example
@@ -279,7 +280,7 @@ pub mod landscape {
         floats(&s.0.b)
     }
 
-    /// The training loss on the grid: `loss[i][j]` at (a[i], b[j]).
+    /// The training loss on the grid: `loss[i][j]` at `(a[i], b[j])`.
     #[rhai_fn(get = "loss", pure)]
     pub fn s_loss(s: &mut types::Surface) -> Matrix {
         Matrix::new(s.0.loss.clone())
@@ -377,7 +378,7 @@ pub mod landscape {
     }
 
     /// Writes a surface's loss matrix (steps × steps, `loss[i][j]` at
-    /// (a[i], b[j])) as a `.npy` file (f64, C order).
+    /// `(a[i], b[j])`) as a `.npy` file (f64, C order).
     ///
     /// # Example
     /// ```rhai

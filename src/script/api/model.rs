@@ -87,6 +87,7 @@ pub fn floats(xs: &[f64]) -> Array {
     xs.iter().map(|&x| rhai::Dynamic::from_float(x)).collect()
 }
 
+/// Models: construction, training, loss, gradients, parameters. (script functions)
 #[export_module]
 pub mod model {
     use super::{floats, sizes_of};

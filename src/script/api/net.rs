@@ -79,6 +79,7 @@ fn layers_of(op: &str, a: &rhai::Array) -> RResult<Vec<std::sync::Arc<dyn crate:
         .collect()
 }
 
+/// Networks of layers and the layer constructors. (script functions)
 #[rhai::plugin::export_module]
 pub mod net {
     use super::{count, layers_of, pair_of, shape_of, RResult};
@@ -396,6 +397,7 @@ pub mod net {
         leaky_relu(slope as f64)
     }
 
+    /// `LeakyReLU(slope)` with a float slope (see above).
     #[rhai_fn(name = "LeakyReLU", return_raw)]
     pub fn leaky_relu(slope: f64) -> RResult<types::Layer> {
         if !slope.is_finite() {

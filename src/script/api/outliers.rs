@@ -14,6 +14,7 @@ fn matrix(m: crate::mat::Mat, label: &'static str) -> Matrix {
     Matrix::labelled(m, label)
 }
 
+/// Why the outliers: the Gram route, class decomposition, reference laws. (script functions)
 #[rhai::plugin::export_module]
 pub mod outliers {
     use super::{matrix, spec};

@@ -143,6 +143,7 @@ pub fn rename(c: &mut crate::plot::Chart, label: &str) {
     }
 }
 
+/// Plots: charts of values. (script functions)
 #[rhai::plugin::export_module]
 pub mod plot {
     use super::{apply_opts, cannot_plot, figure_of_many, single};
@@ -154,6 +155,8 @@ pub mod plot {
 
     type RResult<T> = Result<T, Box<EvalAltResult>>;
 
+    /// The figure `plot(value, opts)` draws for a History, Spectrum,
+    /// Density, Curve or numbers.
     #[rhai_fn(skip)]
     pub fn figure_of(value: &mut Dynamic, o: Opts) -> RResult<crate::plot::Figure> {
         let value = &*value;

@@ -62,6 +62,7 @@ fn same_len(op: &str, a: &Vector, b: &Vector) -> RResult<()> {
 
 type RResult<T> = Result<T, Box<EvalAltResult>>;
 
+/// Vectors and matrices. (script functions)
 #[export_module]
 pub mod values {
     use super::{len_of, normals, same_len};
