@@ -403,6 +403,15 @@ fn readme_matches_the_program() {
         readme.contains(&format!("`{clippy}`")),
         "README's clippy command is not CI's: {clippy}"
     );
+    let doc = ci
+        .lines()
+        .find(|l| l.contains("cargo doc"))
+        .expect("CI builds the docs")
+        .trim();
+    assert!(
+        readme.contains(&format!("`{doc}`")),
+        "README's cargo doc command is not CI's: {doc}"
+    );
     for bad in ["](../", "](/", "`shared/", "](shared/"] {
         assert!(
             !readme.contains(bad),
