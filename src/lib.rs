@@ -22,8 +22,8 @@
 //! | [`output`] | `Display`, `Output`, `Sink`: what an evaluation emits |
 //! | [`plot`] | charts as text and SVG |
 //! | [`script`] | the only module that imports rhai: `Session`, the script types, the api wrappers, docs |
-//! | [`commands`] | the `:commands` (`:help`, `:vars`, `:time`, …), one table for the REPL and the kernel |
 //! | [`console`] | the command line's stdout sink and its one Ctrl-C handler (`run`, `-e`, `check`, REPL) |
+//! | [`commands`] | the `:commands` (`:help`, `:vars`, `:time`, …), one table for the REPL and the kernel |
 //! | [`complete`] | completion and the "is this input complete?" rule (REPL and kernel) |
 //! | [`course`] | the teaching course's exercises and `hlab check` |
 //! | [`repl`] | the interactive REPL and piped input |

@@ -183,8 +183,10 @@ pub fn help_text(docs: &[FnDoc], name: &str) -> Option<String> {
         return None;
     }
     let mut sigs: Vec<&str> = found.iter().map(|d| d.signature.as_str()).collect();
+    // Sorted: rhai lists a function's overloads in no fixed order.
+    sigs.sort();
     sigs.dedup();
-    let main = found.iter().max_by_key(|d| d.doc.len())?;
+    let main = found.iter().max_by(|a, b| longest_doc(a, b))?;
     let mut s = sigs.join("\n");
     s.push_str("\n\n");
     s.push_str(&main.doc);
@@ -217,21 +219,7 @@ pub fn terminal_doc(doc: &str) -> String {
 /// line, code fences kept (they are Markdown already).
 pub fn markdown_doc(help: &str) -> String {
     let (sigs, doc) = help.split_once("\n\n").unwrap_or((help, ""));
-    let mut out = format!("```rhai\n{sigs}\n```\n");
-    let mut in_code = false;
-    for line in doc.lines() {
-        let t = line.trim_start();
-        if t.starts_with("```") {
-            in_code = !in_code;
-            out.push_str(line);
-        } else if let (false, Some(h)) = (in_code, t.strip_prefix("# ")) {
-            out.push_str(&format!("**{h}**"));
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    out
+    format!("```rhai\n{sigs}\n```\n{}", markdown_body(doc))
 }
 
 /// hlab's functions by topic, for `:help` (names not defined in a session
@@ -312,13 +300,22 @@ pub const TOPICS: &[(&str, &[&str])] = &[
 /// [`super::types`]).
 pub use super::types::TYPES;
 
+/// Orders docs by length, ties by signature, so the doc chosen among a
+/// function's overloads does not depend on rhai's order.
+fn longest_doc(a: &FnDoc, b: &FnDoc) -> std::cmp::Ordering {
+    a.doc
+        .len()
+        .cmp(&b.doc.len())
+        .then_with(|| b.signature.cmp(&a.signature))
+}
+
 /// The first line of the doc of `name` (the longest doc among its
 /// overloads), or "".
 fn summary_of(docs: &[FnDoc], name: &str) -> String {
     lookup(docs, name)
         .into_iter()
         .filter(|d| !d.signature.starts_with('.'))
-        .max_by_key(|d| d.doc.len())
+        .max_by(|a, b| longest_doc(a, b))
         .map(|d| d.sentence(60))
         .unwrap_or_default()
 }
@@ -593,6 +590,7 @@ fn method_forms(docs: &[FnDoc], ty: &str, name: &str) -> Vec<String> {
             Some(format!(".{name}({after}"))
         })
         .collect();
+    forms.sort();
     forms.dedup();
     if forms.is_empty() {
         forms.push(format!(".{name}()"));
@@ -607,13 +605,13 @@ fn member_doc<'a>(docs: &'a [FnDoc], ty: &str, name: &str, prop: bool) -> Option
     let typed = found
         .iter()
         .filter(|d| d.signature.contains(&format!(": {ty}")) && !d.doc.is_empty())
-        .max_by_key(|d| d.doc.len());
+        .max_by(|a, b| longest_doc(a, b));
     typed
         .or_else(|| {
             found
                 .iter()
                 .filter(|d| !prop || d.signature.starts_with('.'))
-                .max_by_key(|d| d.doc.len())
+                .max_by(|a, b| longest_doc(a, b))
         })
         .copied()
 }
