@@ -59,7 +59,7 @@ pub struct ModelCurvature<'a> {
     batch: Batch,
     /// Directions per batched product (memory-sized for the network).
     block: usize,
-    state: CurvState,
+    state: std::sync::Arc<CurvState>,
     kind: Curvature,
     products: usize,
 }
@@ -74,7 +74,7 @@ impl<'a> ModelCurvature<'a> {
     ) -> Result<Self> {
         let (shape, _) = model.resolve(op, data)?;
         let batch = model.batch(op, data)?;
-        let state = model.curvature_state(&batch)?;
+        let state = model.shared_state(data, &batch)?;
         let block = model.r_block(data.len(), &shape, block_size(model.num_params()));
         Ok(ModelCurvature {
             model,
@@ -278,13 +278,14 @@ pub fn symmetrize(a: &mut Mat) {
 
 /// `H v` for the model's loss over `data`.
 ///
-/// One product from scratch: the forward pass and the R-pass share their
-/// sweep over the inputs (for many products at the same parameters,
-/// [`ModelCurvature`] keeps the forward pass instead).
+/// The model keeps its forward and backward passes at the current
+/// parameters on `data` (see `Network`'s cache), so a product at the same
+/// parameters and data is only the R-pass; otherwise the forward pass and
+/// the R-pass share their sweep over the inputs.
 pub fn hvp(model: &Network, data: &Dataset, v: &[f64]) -> Result<Vec<f64>> {
     let batch = model.batch("hvp", data)?;
     model.check_vector("hvp", v)?;
-    model.hvp_once(&batch, v)
+    model.hvp_once(data, &batch, v)
 }
 
 /// The dense Hessian (P ≤ `max_params`).

@@ -188,6 +188,16 @@ pub struct Dataset {
     shape: Option<Vec<usize>>,
     /// The inputs as a tensor, made once on first use.
     x_tensor: std::sync::OnceLock<candle_core::Tensor>,
+    /// Identity of these exact contents (a data set never changes after it
+    /// is made; [`Dataset::with_shape`] takes a new one): keys cached passes.
+    id: u64,
+}
+
+/// A process-wide identity, never handed out twice: keys of cached passes
+/// (a data set's contents, a version of a model's parameters).
+pub(crate) fn fresh_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl PartialEq for Dataset {
@@ -255,7 +265,14 @@ impl Dataset {
             targets,
             shape: None,
             x_tensor: std::sync::OnceLock::new(),
+            id: fresh_id(),
         }
+    }
+
+    /// Identity of these contents: equal ids mean equal inputs, targets and
+    /// sample shape (clones share it; any new data set gets a new one).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// The inputs as an (N, d) f64 tensor, converted once and cached.
@@ -368,6 +385,7 @@ impl Dataset {
             ));
         }
         self.shape = (shape.len() > 1).then(|| shape.to_vec());
+        self.id = fresh_id();
         Ok(self)
     }
 

@@ -25,6 +25,8 @@ pub struct CurvState {
     p: usize,
     /// The first layer's fused R-forward (from [`CurvState::new`] with directions).
     first: std::sync::Mutex<Option<RFwd>>,
+    /// The mean loss.
+    loss: f64,
 }
 
 impl CurvState {
@@ -32,6 +34,26 @@ impl CurvState {
     /// layer's R-forward along them is fused into the forward pass (used
     /// once, by the next [`CurvState::apply_dirs`]).
     pub(crate) fn new(net: &Network, batch: &Batch, dirs: Option<&[Tensor]>) -> Result<CurvState> {
+        Ok(CurvState::build(net, batch, dirs, false)?.0)
+    }
+
+    /// The state and `(loss, ∇L)` from one full backward pass.
+    pub(crate) fn with_gradient(
+        net: &Network,
+        batch: &Batch,
+    ) -> Result<(CurvState, (f64, Vec<f64>))> {
+        let (st, grads) = CurvState::build(net, batch, None, true)?;
+        let g = rows_of("grad", grads, 1, st.p)?.into_vec();
+        let loss = st.loss;
+        Ok((st, (loss, g)))
+    }
+
+    fn build(
+        net: &Network,
+        batch: &Batch,
+        dirs: Option<&[Tensor]>,
+        want_grads: bool,
+    ) -> Result<(CurvState, Vec<Tensor>)> {
         let chain = net.chain().clone();
         let w = net.tensors(net.params())?;
         let (fwd, first) = match dirs {
@@ -41,23 +63,63 @@ impl CurvState {
             }
             None => (chain.forward(&w, &batch.x)?, None),
         };
-        let (_, delta) = net.head(fwd.output(), batch, true)?;
+        let (loss, delta) = net.head(fwd.output(), batch, true)?;
         let delta = delta.ok_or_else(|| Error::invalid("hvp", "internal: no output error"))?;
-        let bwd = chain.backward(&w, &fwd, delta, false, false)?;
+        let mut bwd = chain.backward(&w, &fwd, delta, false, want_grads)?;
+        let grads = std::mem::take(&mut bwd.grads);
         let prob = match net.loss_kind() {
             LossKind::CrossEntropy => Some(candle_nn::ops::softmax_last_dim(fwd.output())?),
             LossKind::Mse => None,
         };
-        Ok(CurvState {
-            chain,
-            w,
-            fwd,
-            bwd,
-            prob,
-            n: batch.n,
-            p: net.num_params(),
-            first: std::sync::Mutex::new(first),
-        })
+        Ok((
+            CurvState {
+                chain,
+                w,
+                fwd,
+                bwd,
+                prob,
+                n: batch.n,
+                p: net.num_params(),
+                first: std::sync::Mutex::new(first),
+                loss,
+            },
+            grads,
+        ))
+    }
+
+    /// The mean loss at these parameters.
+    pub(crate) fn loss(&self) -> f64 {
+        self.loss
+    }
+
+    /// ∇L from the kept passes: each parameterised layer's gradient
+    /// products with its kept input and output error (no input errors,
+    /// no forward pass).
+    pub(crate) fn gradient(&self) -> Result<Vec<f64>> {
+        let mut grads = Vec::with_capacity(self.w.len());
+        for (i, l) in self.chain.layers().iter().enumerate() {
+            let r = self.chain.tensor_range(i);
+            if r.is_empty() {
+                continue;
+            }
+            let b = l.backward(
+                &self.w[r],
+                &self.fwd.xs[i],
+                &self.fwd.saved[i],
+                &self.bwd.dys[i],
+                false,
+            )?;
+            grads.extend(b.grads);
+        }
+        Ok(rows_of("grad", grads, 1, self.p)?.into_vec())
+    }
+
+    /// Estimated bytes held: every layer's input and output error, and
+    /// as much again for what the layers saved.
+    pub(crate) fn bytes(&self) -> f64 {
+        let xs: usize = self.fwd.xs.iter().map(|t| t.elem_count()).sum();
+        let dys: usize = self.bwd.dys.iter().map(|t| t.elem_count()).sum();
+        8.0 * (2 * xs + dys + self.p) as f64
     }
 
     /// R of the output error `∂L/∂f` given `R f` (b·N, k):

@@ -805,7 +805,7 @@ pub mod testing {
                 m.table(None),
                 num / den
             );
-            let once = m.hvp_once(&batch, v).unwrap();
+            let once = m.clone().hvp_once(d, &batch, v).unwrap();
             let scale = mat::norm(hv.row(j)).max(1e-300);
             for (a, b) in once.iter().zip(hv.row(j)) {
                 assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b}");

@@ -44,7 +44,7 @@ impl Network {
         match extension(path) {
             Some("npy") => {
                 let bytes = crate::data::npy::npy_bytes(&crate::data::npy::NpyArray::Vector(
-                    self.params.clone(),
+                    self.params.to_vec(),
                 ));
                 crate::fsio::write_atomic("save_params", path, &bytes)
             }
@@ -78,7 +78,7 @@ impl Network {
             Some("npy") => match crate::data::npy::read_npy(path)? {
                 crate::data::npy::NpyArray::Vector(v) => {
                     self.check_vector("load_params", &v)?;
-                    self.params = v;
+                    self.params.set(v);
                     Ok(())
                 }
                 crate::data::npy::NpyArray::Matrix(m) => Err(Error::shape(
@@ -212,7 +212,7 @@ impl Network {
             p.extend(vals);
         }
         self.check_vector("load_params", &p)?;
-        self.params = p;
+        self.params.set(p);
         Ok(())
     }
 }

@@ -73,8 +73,87 @@ pub struct Network {
     loss: LossKind,
     /// The declared sample shape (MLPs: `[d]`).
     input: Option<Vec<usize>>,
-    params: Vec<f64>,
+    params: Params,
     mlp: Option<MlpInfo>,
+    /// The forward and backward passes of the last data set a curvature
+    /// product or gradient used (see [`CurvCache`]).
+    cache: CurvCache,
+}
+
+/// The flat parameter vector and the identity of its values: every way of
+/// changing them goes through [`Params::set`] or [`Params::values_mut`],
+/// which take a fresh id, so a pass cached under an id can never be used
+/// with other values.
+#[derive(Clone, Debug)]
+struct Params {
+    v: Vec<f64>,
+    id: u64,
+}
+
+impl Params {
+    fn new(v: Vec<f64>) -> Params {
+        Params {
+            v,
+            id: crate::data::fresh_id(),
+        }
+    }
+
+    /// Replaces the values.
+    fn set(&mut self, v: Vec<f64>) {
+        self.v = v;
+        self.id = crate::data::fresh_id();
+    }
+
+    /// The values, to change in place.
+    fn values_mut(&mut self) -> &mut [f64] {
+        self.id = crate::data::fresh_id();
+        &mut self.v
+    }
+}
+
+impl std::ops::Deref for Params {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        &self.v
+    }
+}
+
+/// The curvature state ([`CurvState`]: forward pass, output errors of every
+/// layer, softmax) of one network at one version of its parameters on one
+/// data set, kept across calls: script calls at the same parameters and
+/// data (`hvp` in a loop, `grad` then `top_eigs`) skip the forward and
+/// backward passes. Keyed by the parameters' id and the data set's id, both
+/// fresh on every change, so a change of either is a miss. Off with
+/// `HLAB_CURV_CACHE=0` (to time the uncached cost). A clone of the network
+/// starts with an empty cache.
+#[derive(Default)]
+pub(crate) struct CurvCache(std::sync::Mutex<Option<CacheEntry>>);
+
+struct CacheEntry {
+    params: u64,
+    data: u64,
+    state: Arc<CurvState>,
+}
+
+impl Clone for CurvCache {
+    fn clone(&self) -> Self {
+        CurvCache::default()
+    }
+}
+
+impl std::fmt::Debug for CurvCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CurvCache")
+    }
+}
+
+/// Largest state kept in a [`CurvCache`] (bytes, estimated): larger ones
+/// are recomputed per call rather than held.
+const CACHE_MAX_BYTES: f64 = 512.0 * 1024.0 * 1024.0;
+
+/// Whether cached passes are used (`HLAB_CURV_CACHE=0` turns them off).
+fn cache_enabled() -> bool {
+    std::env::var_os("HLAB_CURV_CACHE").is_none_or(|v| v != "0")
 }
 
 /// One row of the layer table: name (`"3.0"`), description, output shape, parameters.
@@ -228,17 +307,19 @@ impl Network {
             chain,
             loss: o.loss,
             input: o.input.clone(),
-            params: vec![0.0; p],
+            params: Params::new(vec![0.0; p]),
             mlp: None,
+            cache: CurvCache::default(),
         };
         if let Some(s) = &o.input {
             m.output_shape(op, s)?;
         }
         let mut rng = Rng::new(o.seed);
         let mut off = 0;
+        let vals = m.params.values_mut();
         for (i, l) in m.chain.layers().iter().enumerate() {
             let n = m.chain.layer_len(i);
-            l.init(o.init, &mut rng, &mut m.params[off..off + n]);
+            l.init(o.init, &mut rng, &mut vals[off..off + n]);
             off += n;
         }
         Ok(m)
@@ -300,7 +381,7 @@ impl Network {
     /// Replaces the flat parameter vector (length must be P, values finite).
     pub fn set_params(&mut self, p: &[f64]) -> Result<()> {
         self.check_vector("params", p)?;
-        self.params.copy_from_slice(p);
+        self.params.values_mut().copy_from_slice(p);
         Ok(())
     }
 
@@ -583,10 +664,57 @@ impl Network {
         Ok(self.eval_op("accuracy", data)?.1)
     }
 
-    /// `(loss, ∇L)` over `data`.
+    /// `(loss, ∇L)` over `data`. With the passes at these parameters on
+    /// `data` cached, only the parameter gradients' products remain; on a
+    /// miss the passes are made (the full backward pass) and kept.
     pub fn loss_grad(&self, data: &Dataset) -> Result<(f64, Vec<f64>)> {
         let batch = self.batch("grad", data)?;
-        self.loss_grad_batch(&batch, &self.params)
+        if let Some(st) = self.cached_state(data) {
+            return Ok((st.loss(), st.gradient()?));
+        }
+        if !cache_enabled() {
+            return self.loss_grad_batch(&batch, &self.params);
+        }
+        let (st, g) = CurvState::with_gradient(self, &batch)?;
+        self.keep_state(data, Arc::new(st));
+        Ok(g)
+    }
+
+    /// The cached curvature state for `data` at the current parameters.
+    pub(crate) fn cached_state(&self, data: &Dataset) -> Option<Arc<CurvState>> {
+        if !cache_enabled() {
+            return None;
+        }
+        let g = self.cache.0.lock().unwrap_or_else(|e| e.into_inner());
+        match &*g {
+            Some(e) if e.params == self.params.id && e.data == data.id() => Some(e.state.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps `state` (made at the current parameters on `data`) for the
+    /// next calls, replacing what was kept, unless it is too large.
+    fn keep_state(&self, data: &Dataset, state: Arc<CurvState>) {
+        if !cache_enabled() {
+            return;
+        }
+        let mut g = self.cache.0.lock().unwrap_or_else(|e| e.into_inner());
+        *g = (state.bytes() <= CACHE_MAX_BYTES).then(|| CacheEntry {
+            params: self.params.id,
+            data: data.id(),
+            state,
+        });
+    }
+
+    /// The curvature state at the current parameters on `data` (`batch`:
+    /// `data` as tensors): the cached one, or a new one, then kept.
+    pub(crate) fn shared_state(&self, data: &Dataset, batch: &Batch) -> Result<Arc<CurvState>> {
+        if let Some(s) = self.cached_state(data) {
+            return Ok(s);
+        }
+        let s = Arc::new(CurvState::new(self, batch, None)?);
+        self.keep_state(data, s.clone());
+        Ok(s)
     }
 
     /// `(loss, ∇L)` at parameters `p` on a prepared batch.
@@ -638,11 +766,18 @@ impl Network {
     /// One Hessian–vector product from scratch (`v` checked by the caller):
     /// the forward pass and the R-pass share one sweep over the inputs when
     /// the first layer allows it.
-    pub(crate) fn hvp_once(&self, batch: &Batch, v: &[f64]) -> Result<Vec<f64>> {
+    /// With the passes at these parameters on `data` cached, only the
+    /// R-pass remains; on a miss the passes are made and kept.
+    pub(crate) fn hvp_once(&self, data: &Dataset, batch: &Batch, v: &[f64]) -> Result<Vec<f64>> {
         let vs = Mat::from_vec(1, v.len(), v.to_vec())?;
         let dirs = self.directions(&vs)?;
+        if let Some(st) = self.cached_state(data) {
+            return Ok(st.apply_dirs(1, &dirs, false)?.into_vec());
+        }
         let state = CurvState::new(self, batch, Some(&dirs))?;
-        Ok(state.apply_dirs(1, &dirs, false)?.into_vec())
+        let hv = state.apply_dirs(1, &dirs, false)?.into_vec();
+        self.keep_state(data, Arc::new(state));
+        Ok(hv)
     }
 
     /// Products with the exact Hessian (or the Gauss–Newton matrix) of the

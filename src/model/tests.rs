@@ -68,7 +68,7 @@ fn one_shot_hvp_matches_the_reused_operator() {
         let mut r = Rng::new(8);
         let v: Vec<f64> = (0..p).map(|_| r.normal()).collect();
         let batch = m.batch("test", &data).unwrap();
-        let once = m.hvp_once(&batch, &v).unwrap();
+        let once = m.clone().hvp_once(&data, &batch, &v).unwrap();
         let vs = Mat::from_vec(1, p, v.clone()).unwrap();
         let reused = m.curvature_block(&batch, &vs, false).unwrap();
         let scale = crate::mat::norm(reused.row(0)).max(1e-300);
@@ -263,5 +263,94 @@ fn mixed_network_hvp_matches_differences_and_g_is_psd() {
             let v: Vec<f64> = (0..p).map(|_| r.normal()).collect();
             assert!(crate::mat::dot(&v, &g.matvec(&v).unwrap()) >= -1e-12);
         }
+    }
+}
+
+/// `H v` as a fresh network computes it (a clone starts with an empty cache).
+fn fresh_hvp(m: &Network, data: &Dataset, v: &[f64]) -> Vec<f64> {
+    crate::curvature::hessian::hvp(&m.clone(), data, v).unwrap()
+}
+
+fn max_rel(a: &[f64], b: &[f64]) -> f64 {
+    let scale = b.iter().fold(0.0f64, |s, x| s.max(x.abs())).max(1e-300);
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |s, (x, y)| s.max((x - y).abs()))
+        / scale
+}
+
+#[test]
+fn cached_passes_follow_every_change_of_parameters_and_data() {
+    use crate::curvature::hessian::{hvp, Curvature, ModelCurvature};
+    let data = toy(17, 4, 3, 5);
+    let other = toy(17, 4, 3, 6);
+    for (act, loss) in [
+        (Act::Relu, LossKind::CrossEntropy),
+        (Act::Tanh, LossKind::Mse),
+    ] {
+        let mut m = model(&[4, 6, 5, 3], act, loss, true);
+        let p = m.num_params();
+        let mut r = Rng::new(9);
+        let v = r.normals(p);
+        let batch = m.batch("t", &data).unwrap();
+        // A miss, then hits: the same products to rounding, and the
+        // gradient from the kept errors equals the full backward pass's.
+        let h0 = hvp(&m, &data, &v).unwrap();
+        assert!(m.cached_state(&data).is_some());
+        let h1 = hvp(&m, &data, &v).unwrap();
+        let exact = m
+            .curvature_block(&batch, &Mat::from_vec(1, p, v.clone()).unwrap(), false)
+            .unwrap();
+        assert!(max_rel(&h1, exact.data()) < 1e-12);
+        assert!(max_rel(&h0, &h1) < 1e-12);
+        let (l, g) = m.loss_grad(&data).unwrap();
+        let (l_ref, g_ref) = m.loss_grad_batch(&batch, m.params()).unwrap();
+        assert!(max_rel(&g, &g_ref) < 1e-12 && (l - l_ref).abs() < 1e-14);
+
+        // New parameters: every product is the fresh network's, exactly.
+        let p2: Vec<f64> = m.params().iter().map(|w| w * 0.9 + 0.01).collect();
+        m.set_params(&p2).unwrap();
+        assert!(m.cached_state(&data).is_none());
+        let h2 = hvp(&m, &data, &v).unwrap();
+        assert_eq!(h2, fresh_hvp(&m, &data, &v));
+        assert!(max_rel(&h2, &h1) > 1e-3, "the product did not change");
+        let (_, g2) = m.loss_grad(&data).unwrap();
+        assert_eq!(g2, m.clone().loss_grad(&data).unwrap().1);
+        assert_eq!(g2, m.loss_grad_batch(&batch, &p2).unwrap().1);
+        // The gradient's miss kept the passes; the next product uses them.
+        let h2b = hvp(&m, &data, &v).unwrap();
+        assert!(max_rel(&h2b, &h2) < 1e-12);
+
+        // Other data at the same parameters, and back.
+        let h3 = hvp(&m, &other, &v).unwrap();
+        assert_eq!(h3, fresh_hvp(&m, &other, &v));
+        assert!(max_rel(&h3, &h2) > 1e-3);
+        let (_, g3) = m.loss_grad(&data).unwrap();
+        assert_eq!(g3, g2);
+        // A data set with new sample shape metadata is a new data set.
+        let reshaped = data.clone().with_shape(&[4]).unwrap();
+        assert!(reshaped.id() != data.id());
+
+        // Products through the shared operator (top_eigs, density) use
+        // the current parameters too.
+        let mut op = ModelCurvature::new("t", &m, &data, Curvature::Hessian).unwrap();
+        let h4 = op.apply(&v).unwrap();
+        assert!(max_rel(&h4, &h2) < 1e-12);
+        drop(op);
+
+        // In-place changes through load_params.
+        let dir = std::env::temp_dir().join(format!("hlab_cache_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join(format!("p_{:?}.npy", act));
+        let saved = m.clone();
+        m.set_params(&vec![0.05; p]).unwrap();
+        let h5 = hvp(&m, &data, &v).unwrap();
+        saved.save_params(&f).unwrap();
+        m.load_params(&f).unwrap();
+        assert!(m.cached_state(&data).is_none());
+        let h6 = hvp(&m, &data, &v).unwrap();
+        assert_eq!(h6, fresh_hvp(&saved, &data, &v));
+        assert!(max_rel(&h6, &h5) > 1e-3);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
