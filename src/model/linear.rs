@@ -18,10 +18,14 @@ pub struct Linear {
     pub bias: bool,
 }
 
-/// (b, N, h) → (N, b·h), contiguous.
-fn bnh_to_nbh(t: &Tensor) -> Result<Tensor> {
+/// The sums over the middle axis of `t` (b, N, h) → (b, h), as one
+/// product with a row of ones per direction: candle 0.11 sums over a
+/// non-trailing axis element by element (a division per element), several
+/// times slower than this memory-bound pass.
+fn sum_rows(t: &Tensor) -> Result<Tensor> {
     let (b, n, h) = t.dims3()?;
-    Ok(t.transpose(0, 1)?.contiguous()?.reshape((n, b * h))?)
+    let ones = Tensor::ones((1, 1, n), t.dtype(), t.device())?.broadcast_as((b, 1, n))?;
+    Ok(ones.matmul(t)?.reshape((b, h))?)
 }
 
 /// (N, b·h) → (b·N, h), direction-major, contiguous.
@@ -45,11 +49,22 @@ impl Linear {
         })
     }
 
-    /// `x Vᵀ (+ vb)` for the b directions `v` as (b·N, out).
+    /// `x Vⱼᵀ (+ vbⱼ)` for the b directions `v` as (b·N, out): one product
+    /// per direction, written direction-major in place (no transposing
+    /// copies of the (N, b·out) product).
     fn param_r(&self, x2: &Tensor, v: &[Tensor], b: usize) -> Result<Tensor> {
-        let vw = v[0].reshape((b * self.fan_out, self.fan_in))?;
-        let prod = x2.matmul(&vw.t()?)?;
-        self.finish_param_r(prod, v, b)
+        let (n, fi, fo) = (x2.dim(0)?, self.fan_in, self.fan_out);
+        let vw = v[0].reshape((b, fo, fi))?;
+        let z = x2
+            .unsqueeze(0)?
+            .broadcast_as((b, n, fi))?
+            .matmul(&vw.transpose(1, 2)?)?; // (b, N, out)
+        let z = if self.bias {
+            z.broadcast_add(&v[1].reshape((b, 1, fo))?)?
+        } else {
+            z
+        };
+        Ok(z.reshape((b * n, fo))?)
     }
 
     /// (N, b·out) `x Vᵀ` → (b·N, out), plus the bias directions.
@@ -159,7 +174,7 @@ impl Layer for Linear {
         let x2 = self.flat(x)?;
         let mut grads = vec![dy.t()?.matmul(&x2)?];
         if self.bias {
-            grads.push(dy.sum(0)?);
+            grads.push(sum_rows(&dy.unsqueeze(0)?)?.squeeze(0)?);
         }
         let dx = if need_dx {
             Some(dy.matmul(&w[0])?.reshape(x.shape())?)
@@ -231,28 +246,33 @@ impl Layer for Linear {
         let mut rgrads = Vec::new();
         if a.want_grads {
             // R(gW) = Rδᵀ x + δᵀ R(x), as (b, out·in).
-            let rdt = a
-                .rdy
-                .reshape((b, n, fo))?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((b * fo, n))?;
-            let mut gw = rdt.matmul(&x2)?;
+            // Per direction j: Rδⱼᵀ x (+ δᵀ Rxⱼ), (b, out, in), as products
+            // of strided views: no transposing copies of the (b·N)-row
+            // tensors. (xᵀ Rδⱼ)ᵀ rather than Rδⱼᵀ x: candle 0.11 folds a
+            // batched product with a shared right factor into one product
+            // assuming a row-major left factor, which a transposed view
+            // is not.
+            let rd3 = a.rdy.reshape((b, n, fo))?;
+            let mut gw = x2
+                .t()?
+                .unsqueeze(0)?
+                .broadcast_as((b, fi, n))?
+                .matmul(&rd3)?
+                .transpose(1, 2)?;
             if !a.gauss_newton {
                 if let Some(rx) = a.rx {
                     let rx3 = rx.reshape((b, n, fi))?;
-                    let t = a.dy.t()?.matmul(&bnh_to_nbh(&rx3)?)?;
-                    let t = t
-                        .reshape((fo, b, fi))?
-                        .transpose(0, 1)?
-                        .contiguous()?
-                        .reshape((b * fo, fi))?;
+                    let t =
+                        a.dy.t()?
+                            .unsqueeze(0)?
+                            .broadcast_as((b, fo, n))?
+                            .matmul(&rx3)?;
                     gw = gw.add(&t)?;
                 }
             }
-            rgrads.push(gw.reshape((b, fo * fi))?);
+            rgrads.push(gw.contiguous()?.reshape((b, fo * fi))?);
             if self.bias {
-                rgrads.push(a.rdy.reshape((b, n, fo))?.sum(1)?);
+                rgrads.push(sum_rows(&a.rdy.reshape((b, n, fo))?)?);
             }
         }
         let rdx = if a.need_dx {
@@ -260,12 +280,12 @@ impl Layer for Linear {
             let mut back = a.rdy.matmul(&a.w[0])?;
             if !a.gauss_newton {
                 if let Some(v) = a.v {
-                    let vv = v[0]
-                        .reshape((b, fo, fi))?
-                        .transpose(0, 1)?
-                        .contiguous()?
-                        .reshape((fo, b * fi))?;
-                    back = back.add(&nbh_to_bn_h(&a.dy.matmul(&vv)?, b)?)?;
+                    // δ Vⱼ per direction, direction-major: (b, N, in).
+                    let dv =
+                        a.dy.unsqueeze(0)?
+                            .broadcast_as((b, n, fo))?
+                            .matmul(&v[0].reshape((b, fo, fi))?)?;
+                    back = back.add(&dv.reshape((b * n, fi))?)?;
                 }
             }
             let mut shape = a.x.dims().to_vec();
