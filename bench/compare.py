@@ -182,18 +182,25 @@ def jax_scale_round(name, repeats):
     return out
 
 
-def hlab_scale_round(hlab, repeats, which):
+def hlab_scale_round(hlab, repeats, which, cached=True):
+    """One run of bench/scale.rhai; with cached=False only hvp and grad,
+    with the model's cache of passes off (HLAB_CURV_CACHE=0), reported as
+    hvp_uncached and grad_uncached."""
     import subprocess
     root = os.path.dirname(HERE)
-    r = subprocess.run([hlab, "run", os.path.join("bench", "scale.rhai"), "--case", which,
-                        "--repeats", str(repeats)], cwd=root, capture_output=True, text=True)
+    cmd = [hlab, "run", os.path.join("bench", "scale.rhai"), "--case", which, "--repeats", str(repeats)]
+    env = dict(os.environ)
+    if not cached:
+        cmd += ["--ops", "fast"]
+        env["HLAB_CURV_CACHE"] = "0"
+    r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         sys.exit(f"hlab failed:\n{r.stderr}")
     out = {"small": {}, "big": {}}
     for line in r.stdout.splitlines():
         if line.startswith("RESULT "):
             _, case, op, val = line.split()
-            out[case][op] = float(val)
+            out[case][op if cached else op + "_uncached"] = float(val)
     return out
 
 
@@ -202,6 +209,9 @@ def scale_main(args):
     rounds = []
     for i in range(args.rounds):
         h = hlab_scale_round(args.hlab, args.repeats, args.cases)
+        hu = hlab_scale_round(args.hlab, args.repeats, args.cases, cached=False)
+        for name in names:
+            h[name].update(hu[name])
         j = {name: jax_scale_round(name, args.repeats) for name in names}
         rounds.append((h, j))
         print(f"round {i + 1}/{args.rounds} done", file=sys.stderr)
@@ -213,10 +223,10 @@ def scale_main(args):
     rows = []
     for name in names:
         cfg = SCALE_CASES[name]
-        ops = ["hvp", "grad", "top_eigs"] + (["density"] if name == "small" else [])
+        ops = ["hvp", "hvp_uncached", "grad", "grad_uncached", "top_eigs"] + (["density"] if name == "small" else [])
         for op in ops:
             hv = med([r[0][name][op] for r in rounds])
-            jv = med([r[1][name][op] for r in rounds])
+            jv = med([r[1][name][op.replace("_uncached", "")] for r in rounds])
             unit = "ms"
             print(f"{cfg['what']:28} | {op:14} | {hv:10.1f} | {jv:10.1f} | {hv / jv:8.2f}   ({unit})")
             rows.append({"case": name, "op": op, "hlab_ms": hv, "jax_ms": jv})
@@ -224,6 +234,8 @@ def scale_main(args):
         jh = med([r[1][name]["top_eigs_hvps"] for r in rounds])
         print(f"{cfg['what']:28} | {'top_eigs HVPs':14} | {hh:10.0f} | {jh:10.0f} |")
     print("jax density = 900 x its median HVP (the products alone); jax top_eigs = scipy eigsh (which='LA') on jitted HVPs")
+    print("hlab hvp/grad: script calls in a loop at fixed parameters (the model keeps its forward/backward passes);"
+          " *_uncached: the same with HLAB_CURV_CACHE=0 (every call from scratch)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"rows": rows, "rounds": args.rounds}, fh, indent=1)

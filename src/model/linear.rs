@@ -49,11 +49,23 @@ impl Linear {
         })
     }
 
+    /// Whether products over the input `x` with b directions run as one
+    /// wide product (reading `x` once, then reordering the b·N·out result)
+    /// rather than one per direction (reading `x` b times, no reordering):
+    /// wide when the input is much wider than the output.
+    fn wide(&self, b: usize) -> bool {
+        b > 1 && self.fan_in > 2 * self.fan_out
+    }
+
     /// `x Vⱼᵀ (+ vbⱼ)` for the b directions `v` as (b·N, out): one product
-    /// per direction, written direction-major in place (no transposing
-    /// copies of the (N, b·out) product).
+    /// per direction written direction-major in place (no transposing
+    /// copies), or one wide product when [`Linear::wide`].
     fn param_r(&self, x2: &Tensor, v: &[Tensor], b: usize) -> Result<Tensor> {
         let (n, fi, fo) = (x2.dim(0)?, self.fan_in, self.fan_out);
+        if self.wide(b) {
+            let vw = v[0].reshape((b * fo, fi))?;
+            return self.finish_param_r(x2.matmul(&vw.t()?)?, v, b);
+        }
         let vw = v[0].reshape((b, fo, fi))?;
         let z = x2
             .unsqueeze(0)?
@@ -253,12 +265,20 @@ impl Layer for Linear {
             // assuming a row-major left factor, which a transposed view
             // is not.
             let rd3 = a.rdy.reshape((b, n, fo))?;
-            let mut gw = x2
-                .t()?
-                .unsqueeze(0)?
-                .broadcast_as((b, fi, n))?
-                .matmul(&rd3)?
-                .transpose(1, 2)?;
+            let mut gw = if self.wide(b) {
+                // One product over x: [Rδ₁ᵀ; …; Rδ_bᵀ] x.
+                rd3.transpose(1, 2)?
+                    .contiguous()?
+                    .reshape((b * fo, n))?
+                    .matmul(&x2)?
+                    .reshape((b, fo, fi))?
+            } else {
+                x2.t()?
+                    .unsqueeze(0)?
+                    .broadcast_as((b, fi, n))?
+                    .matmul(&rd3)?
+                    .transpose(1, 2)?
+            };
             if !a.gauss_newton {
                 if let Some(rx) = a.rx {
                     let rx3 = rx.reshape((b, n, fi))?;

@@ -354,3 +354,29 @@ fn cached_passes_follow_every_change_of_parameters_and_data() {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+#[test]
+fn batched_products_equal_one_direction_at_a_time() {
+    // Linear layers much wider in than out take b directions as one wide
+    // product, the others one product per direction; a single direction
+    // always the latter. Both must give every row's product.
+    let data = toy(11, 12, 2, 7);
+    for act in [Act::Relu, Act::Tanh] {
+        for gn in [false, true] {
+            let m = model(&[12, 3, 8, 2], act, LossKind::CrossEntropy, true);
+            let p = m.num_params();
+            let mut r = Rng::new(4);
+            let vs = Mat::from_fn(3, p, |_, _| r.normal());
+            let batch = m.batch("t", &data).unwrap();
+            let block = m.curvature_block(&batch, &vs, gn).unwrap();
+            for j in 0..3 {
+                let one = Mat::from_vec(1, p, vs.row(j).to_vec()).unwrap();
+                let single = m.curvature_block(&batch, &one, gn).unwrap();
+                assert!(
+                    max_rel(block.row(j), single.data()) < 1e-12,
+                    "{act:?} gn {gn} row {j}"
+                );
+            }
+        }
+    }
+}
