@@ -79,8 +79,7 @@ pub use error::{Error, Result};
 ///   at that pool's barrier while its worker waits for a core (≈ 40 % of
 ///   a Hessian-vector product at P = 94k under load, hvp 124 → 57 ms).
 ///   `CANDLE_NUM_THREADS=1` (unless the user set it) runs those maps on
-///   the calling thread; matrix products still use every core (rayon), and
-///   hlab's own fused elementwise kernels split large maps over rayon.
+///   the calling thread; matrix products still use every core (rayon).
 pub fn init_threads() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
