@@ -262,8 +262,11 @@ fn several_series_in_colour_only_where_wanted() {
     let socket = dir.join("tmux.sock").display().to_string();
     let bin = env!("CARGO_BIN_EXE_hlab");
     let code = two_series("").replace('"', "\\\"");
+    // The command waits for `go` until the pane is set to stay after it
+    // exits (else a fast run could end the session before it is captured).
     let cmd = format!(
-        "env -u NO_COLOR -u CLICOLOR_FORCE {bin} -e \"{code}\"; echo FIRST-DONE; \
+        "tmux -S {socket} wait-for go; \
+         env -u NO_COLOR -u CLICOLOR_FORCE {bin} -e \"{code}\"; echo FIRST-DONE; \
          env NO_COLOR=1 {bin} -e \"{code}\"; echo SECOND-DONE"
     );
     let tmux = |args: &[&str]| {
@@ -290,6 +293,7 @@ fn several_series_in_colour_only_where_wanted() {
     ]);
     assert!(ok.status.success(), "tmux new-session failed");
     tmux(&["set-option", "-t", "t", "remain-on-exit", "on"]);
+    tmux(&["wait-for", "-S", "go"]);
     let t0 = std::time::Instant::now();
     let screen = loop {
         let out = tmux(&["capture-pane", "-p", "-e", "-t", "t", "-S", "-200"]);

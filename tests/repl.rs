@@ -394,8 +394,11 @@ fn run_and_eval_show_progress_and_estimates_in_a_terminal() {
     )
     .unwrap();
     let socket = dir.join("tmux.sock").display().to_string();
+    // The command waits for `go` until the pane is set to stay after it
+    // exits.
     let cmd = format!(
-        "env NO_COLOR=1 HLAB_ESTIMATE_SECONDS=0 {bin} run {script}; \
+        "tmux -S {socket} wait-for go; \
+         env NO_COLOR=1 HLAB_ESTIMATE_SECONDS=0 {bin} run {script}; \
          {bin} -e 'train(mlp([20, 16, 4]), make_clusters(#{{ n: 200, k: 4, dim: 20 }}), #{{ steps: 40000 }})'",
         bin = hlab_bin(),
         script = script.display()
@@ -408,6 +411,7 @@ fn run_and_eval_show_progress_and_estimates_in_a_terminal() {
         .unwrap();
     assert!(ok.success());
     t.tmux(&["set-option", "-t", "t", "remain-on-exit", "on"]);
+    t.tmux(&["wait-for", "-S", "go"]);
     let s = t.wait("the estimates", Duration::from_secs(30), |s| {
         s.contains("done 2250")
     });
