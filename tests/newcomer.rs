@@ -2,6 +2,7 @@
 //! consistent calls (counts positional or as options, integers for floats,
 //! properties, `info` keys), and outlier rules that hold on full spectra.
 
+use hlab::plot::colour_codes;
 use hlab::script::Session;
 
 fn session() -> Session {
@@ -171,19 +172,6 @@ rows
         assert!(gap <= 2.0 * k && ratio <= 2.0 * k, "k = {k}: {r:?}: {out}");
         assert!(edge > 0.0, "{out}");
     }
-}
-
-/// The ANSI colour codes in `t` (`\x1b[NNm`, resets left out), in order
-/// of first appearance.
-fn colour_codes(t: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for part in t.split("\x1b[").skip(1) {
-        let code = part.split('m').next().unwrap_or("").to_string();
-        if code != "0" && !out.contains(&code) {
-            out.push(code);
-        }
-    }
-    out
 }
 
 /// Two series on one chart, as `hlab -e` code with extra plot options.

@@ -56,6 +56,8 @@ mod svg;
 mod text;
 pub mod views;
 
+pub use text::colour_codes;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -349,6 +349,19 @@ fn colorize(full: &str, base: &str, layers: &[(usize, String)]) -> String {
     out
 }
 
+/// The ANSI colour codes in a chart's text (`\x1b[NNm`, resets left out),
+/// in order of first appearance: which colours a terminal chart uses.
+pub fn colour_codes(t: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in t.split("\x1b[").skip(1) {
+        let code = part.split('m').next().unwrap_or("").to_string();
+        if code != "0" && !out.contains(&code) {
+            out.push(code);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{histogram, Figure, Series};
@@ -451,18 +464,6 @@ mod tests {
         assert!(!single.contains("──"), "no legend for one series");
     }
 
-    /// The ANSI colour codes in `t`, in order of first appearance.
-    fn codes(t: &str) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for part in t.split("\x1b[").skip(1) {
-            let code = part.split('m').next().unwrap_or("").to_string();
-            if code != "0" && !out.contains(&code) {
-                out.push(code);
-            }
-        }
-        out
-    }
-
     #[test]
     fn several_series_in_distinct_colours_when_colour_is_on() {
         let (xs, ys) = ramp(50);
@@ -473,7 +474,7 @@ mod tests {
         let plain = chart.to_text();
         assert!(!plain.contains('\x1b'), "off by default: {plain}");
         let t = chart.to_text_color();
-        assert_eq!(codes(&t), ["34", "33"], "{t}");
+        assert_eq!(colour_codes(&t), ["34", "33"], "{t}");
         // Each series' dots in its colour, the legend in the same colours.
         let canvas: String = t.lines().take(10).collect();
         assert!(
@@ -501,7 +502,7 @@ mod tests {
         assert_eq!(stripped, plain);
         // The option wins over the command line's setting; one series stays plain.
         chart.color = Some(true);
-        assert_eq!(codes(&chart.to_text()), ["34", "33"]);
+        assert_eq!(colour_codes(&chart.to_text()), ["34", "33"]);
         chart.color = Some(false);
         assert!(!chart.to_text_color().is_empty() && !chart.to_text().contains('\x1b'));
         assert!(!Chart::values(vec![1.0, 2.0])
