@@ -247,55 +247,20 @@ fn several_series_in_colour_only_where_wanted() {
     // A terminal: in colour, unless NO_COLOR is set.
     let dir = std::env::temp_dir().join(format!("hlab-colour-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("tmux.sock").display().to_string();
     let bin = env!("CARGO_BIN_EXE_hlab");
     let code = two_series("").replace('"', "\\\"");
-    // The command waits for `go` until the pane is set to stay after it
-    // exits (else a fast run could end the session before it is captured).
     let cmd = format!(
-        "tmux -S {socket} wait-for go; \
-         env -u NO_COLOR -u CLICOLOR_FORCE {bin} -e \"{code}\"; echo FIRST-DONE; \
+        "env -u NO_COLOR -u CLICOLOR_FORCE {bin} -e \"{code}\"; echo FIRST-DONE; \
          env NO_COLOR=1 {bin} -e \"{code}\"; echo SECOND-DONE"
     );
-    let tmux = |args: &[&str]| {
-        std::process::Command::new("tmux")
-            .args(["-S", &socket])
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("this test needs tmux: {e}"))
-    };
-    let ok = tmux(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "60",
-        "sh",
-        "-c",
-        &cmd,
-    ]);
-    assert!(ok.status.success(), "tmux new-session failed");
-    tmux(&["set-option", "-t", "t", "remain-on-exit", "on"]);
-    tmux(&["wait-for", "-S", "go"]);
-    let t0 = std::time::Instant::now();
-    let screen = loop {
-        let out = tmux(&["capture-pane", "-p", "-e", "-t", "t", "-S", "-200"]);
-        let s = String::from_utf8_lossy(&out.stdout).into_owned();
-        if s.contains("SECOND-DONE") {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(30),
-            "timed out:\n{s}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    tmux(&["kill-server"]);
+    let t = crate::repl::Tmux::command(&dir, 100, 60, &cmd);
+    let screen = t.wait_for(
+        "both runs",
+        std::time::Duration::from_secs(30),
+        crate::repl::Tmux::screen_with_escapes,
+        |s| s.contains("SECOND-DONE"),
+    );
+    drop(t);
     let (first, second) = screen.split_once("FIRST-DONE").unwrap();
     let codes = colour_codes(first);
     assert!(

@@ -22,7 +22,7 @@ fn temp_dir(tag: &str) -> PathBuf {
 }
 
 /// One tmux server of our own (its own socket), running hlab in one pane.
-struct Tmux {
+pub(crate) struct Tmux {
     /// The server's socket, in the test's temporary folder.
     socket: String,
 }
@@ -52,6 +52,31 @@ impl Tmux {
         t.tmux(&["set-option", "-t", "t", "remain-on-exit", "on"]);
         t.tmux(&["set-option", "-t", "t", "history-limit", "5000"]);
         t
+    }
+
+    /// Runs the shell command `cmd` in a pane `cols`×`rows`; the pane stays
+    /// after the command ends. The command waits (`tmux wait-for go`) until
+    /// the pane is set to stay, so a fast command cannot end the session
+    /// before it is read.
+    pub(crate) fn command(dir: &Path, cols: u32, rows: u32, cmd: &str) -> Tmux {
+        let socket = dir.join("tmux.sock").display().to_string();
+        let cmd = format!("tmux -S {socket} wait-for go; {cmd}");
+        let t = Tmux { socket };
+        let ok = Command::new("tmux")
+            .args(["-S", &t.socket, "-f", "/dev/null", "new-session", "-d"])
+            .args(["-s", "t", "-x", &cols.to_string(), "-y", &rows.to_string()])
+            .args(["sh", "-c", &cmd])
+            .status()
+            .unwrap_or_else(|e| panic!("this test needs tmux (apt-get install -y tmux): {e}"));
+        assert!(ok.success(), "tmux new-session failed");
+        t.tmux(&["set-option", "-t", "t", "remain-on-exit", "on"]);
+        t.tmux(&["wait-for", "-S", "go"]);
+        t
+    }
+
+    /// The pane with its colour escapes (`capture-pane -e`).
+    pub(crate) fn screen_with_escapes(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-e", "-t", "t", "-S", "-200"])
     }
 
     fn tmux(&self, args: &[&str]) -> String {
@@ -93,9 +118,20 @@ impl Tmux {
 
     /// Waits until `pred` holds for the screen; panics with the screen if not.
     fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_for(what, timeout, Tmux::screen, pred)
+    }
+
+    /// Waits until `pred` holds for what `read` captures.
+    pub(crate) fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        read: impl Fn(&Tmux) -> String,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
         let t0 = Instant::now();
         loop {
-            let s = self.screen();
+            let s = read(self);
             if pred(&s) {
                 return s;
             }
@@ -393,25 +429,13 @@ fn run_and_eval_show_progress_and_estimates_in_a_terminal() {
          print(`done ${s.len}`);\n",
     )
     .unwrap();
-    let socket = dir.join("tmux.sock").display().to_string();
-    // The command waits for `go` until the pane is set to stay after it
-    // exits.
     let cmd = format!(
-        "tmux -S {socket} wait-for go; \
-         env NO_COLOR=1 HLAB_ESTIMATE_SECONDS=0 {bin} run {script}; \
+        "env NO_COLOR=1 HLAB_ESTIMATE_SECONDS=0 {bin} run {script}; \
          {bin} -e 'train(mlp([20, 16, 4]), make_clusters(#{{ n: 200, k: 4, dim: 20 }}), #{{ steps: 40000 }})'",
         bin = hlab_bin(),
         script = script.display()
     );
-    let t = Tmux { socket };
-    let ok = Command::new("tmux")
-        .args(["-S", &t.socket, "-f", "/dev/null", "new-session", "-d"])
-        .args(["-s", "t", "-x", "120", "-y", "50", "sh", "-c", &cmd])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    t.tmux(&["set-option", "-t", "t", "remain-on-exit", "on"]);
-    t.tmux(&["wait-for", "-S", "go"]);
+    let t = Tmux::command(&dir, 120, 50, &cmd);
     let s = t.wait("the estimates", Duration::from_secs(30), |s| {
         s.contains("done 2250")
     });
