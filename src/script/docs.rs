@@ -495,6 +495,14 @@ pub fn reference(docs: &[FnDoc], members: &[Member]) -> String {
             out.push_str(&markdown_body(doc));
         }
     }
+    out.push_str(&reference_types(docs, members));
+    out
+}
+
+/// The types part of the reference: each type's properties and methods
+/// with their call forms and the first paragraph of their docs.
+fn reference_types(docs: &[FnDoc], members: &[Member]) -> String {
+    let mut out = String::new();
     out.push_str("\n## Types\n");
     for (ty, what) in TYPES {
         out.push_str(&format!("\n### Type {ty}\n\n{what}.\n"));
