@@ -13,20 +13,102 @@ use crate::model::sequential::{Chain, ChainBwd, ChainFwd};
 use crate::model::{Batch, LossKind, Network};
 use candle_core::{DType, Device, Tensor, D};
 
+/// The passes over some rows of the batch (all of them, or one part).
+pub(crate) struct Passes {
+    pub(crate) fwd: ChainFwd,
+    pub(crate) bwd: ChainBwd,
+    /// Softmax of the outputs (cross-entropy), `(rows, k)`.
+    pub(crate) prob: Option<Tensor>,
+    /// The first layer's fused R-forward (from [`CurvState::new`] with
+    /// directions), used once by the next [`CurvState::apply_dirs`].
+    first: std::sync::Mutex<Option<RFwd>>,
+    /// Their share of the mean loss.
+    loss: f64,
+}
+
 /// The state shared by curvature products at fixed parameters.
+///
+/// The passes are kept over [`parts_for`]`(N)` consecutive row blocks of
+/// the batch (the loss and every product are sums over samples): the
+/// products run the blocks on the cores at once, each block's matrix
+/// products on one core, and add the blocks' results in a fixed order —
+/// so the numbers do not depend on the thread count. Routes that need
+/// every sample in one pass (the Gram routes, per-example Jacobians) use
+/// [`CurvState::whole`], made on first use.
 pub struct CurvState {
     chain: Chain,
     w: Vec<Tensor>,
-    fwd: ChainFwd,
-    bwd: ChainBwd,
-    /// Softmax of the outputs (cross-entropy), `(N, k)`.
-    prob: Option<Tensor>,
+    batch: Batch,
+    loss_kind: LossKind,
+    parts: Vec<Passes>,
+    whole: std::sync::OnceLock<Passes>,
     n: usize,
     p: usize,
-    /// The first layer's fused R-forward (from [`CurvState::new`] with directions).
-    first: std::sync::Mutex<Option<RFwd>>,
     /// The mean loss.
     loss: f64,
+}
+
+/// How many row blocks the passes over `n` samples are kept in: one below
+/// 512 samples, else the largest power of two ≤ min(8, n / 256) — a
+/// function of `n` alone, so results are the same on every machine.
+pub(crate) fn parts_for(n: usize) -> usize {
+    if n < 512 {
+        return 1;
+    }
+    let k = (n / 256).min(8);
+    1 << (usize::BITS - 1 - k.leading_zeros())
+}
+
+/// Runs `f` on every part, on all cores when there are several, results in
+/// part order.
+fn per_part<T: Send>(parts: usize, f: impl Fn(usize) -> Result<T> + Sync + Send) -> Result<Vec<T>> {
+    use rayon::prelude::*;
+    if parts == 1 {
+        return Ok(vec![f(0)?]);
+    }
+    (0..parts).into_par_iter().map(f).collect()
+}
+
+/// The forward and backward passes over inputs `x` with targets `t`, rows
+/// of a batch of `n` samples (their share of the mean loss); with `dirs`
+/// the first layer's fused R-forward; the parameter gradients when
+/// `want_grads` (empty otherwise).
+#[allow(clippy::too_many_arguments)]
+fn passes_of(
+    loss_kind: LossKind,
+    chain: &Chain,
+    w: &[Tensor],
+    x: &Tensor,
+    t: &Tensor,
+    n: usize,
+    dirs: Option<&[Tensor]>,
+    want_grads: bool,
+) -> Result<(Passes, Vec<Tensor>)> {
+    let (fwd, first) = match dirs {
+        Some(d) => {
+            let b = d.first().map(|t| t.dim(0)).transpose()?.unwrap_or(1);
+            chain.forward_fused(w, x, d, b)?
+        }
+        None => (chain.forward(w, x)?, None),
+    };
+    let (loss, delta) = loss_kind.head(fwd.output(), t, n, true)?;
+    let delta = delta.ok_or_else(|| Error::invalid("hvp", "internal: no output error"))?;
+    let mut bwd = chain.backward(w, &fwd, delta, false, want_grads)?;
+    let grads = std::mem::take(&mut bwd.grads);
+    let prob = match loss_kind {
+        LossKind::CrossEntropy => Some(candle_nn::ops::softmax_last_dim(fwd.output())?),
+        LossKind::Mse => None,
+    };
+    Ok((
+        Passes {
+            fwd,
+            bwd,
+            prob,
+            first: std::sync::Mutex::new(first),
+            loss,
+        },
+        grads,
+    ))
 }
 
 impl CurvState {
@@ -42,8 +124,8 @@ impl CurvState {
         net: &Network,
         batch: &Batch,
     ) -> Result<(CurvState, (f64, Vec<f64>))> {
-        let (st, grads) = CurvState::build(net, batch, None, true)?;
-        let g = rows_of("grad", grads, 1, st.p)?.into_vec();
+        let (st, g) = CurvState::build(net, batch, None, true)?;
+        let g = g.ok_or_else(|| Error::invalid("grad", "internal: no gradient"))?;
         let loss = st.loss;
         Ok((st, (loss, g)))
     }
@@ -53,38 +135,78 @@ impl CurvState {
         batch: &Batch,
         dirs: Option<&[Tensor]>,
         want_grads: bool,
-    ) -> Result<(CurvState, Vec<Tensor>)> {
+    ) -> Result<(CurvState, Option<Vec<f64>>)> {
         let chain = net.chain().clone();
         let w = net.tensors(net.params())?;
-        let (fwd, first) = match dirs {
-            Some(d) => {
-                let b = d.first().map(|t| t.dim(0)).transpose()?.unwrap_or(1);
-                chain.forward_fused(&w, &batch.x, d, b)?
+        let n = batch.n;
+        let p = net.num_params();
+        let k = parts_for(n);
+        let built = per_part(k, |i| {
+            let (r0, r1) = (i * n / k, (i + 1) * n / k);
+            let (x, t) = if k == 1 {
+                (batch.x.clone(), batch.t.clone())
+            } else {
+                (
+                    batch.x.narrow(0, r0, r1 - r0)?,
+                    batch.t.narrow(0, r0, r1 - r0)?,
+                )
+            };
+            passes_of(net.loss_kind(), &chain, &w, &x, &t, n, dirs, want_grads)
+        })?;
+        let mut parts = Vec::with_capacity(k);
+        let mut grad: Option<Vec<f64>> = None;
+        for (pass, grads) in built {
+            if want_grads {
+                let g = rows_of("grad", grads, 1, p)?.into_vec();
+                grad = Some(match grad {
+                    None => g,
+                    Some(mut acc) => {
+                        for (a, b) in acc.iter_mut().zip(&g) {
+                            *a += b;
+                        }
+                        acc
+                    }
+                });
             }
-            None => (chain.forward(&w, &batch.x)?, None),
-        };
-        let (loss, delta) = net.head(fwd.output(), batch, true)?;
-        let delta = delta.ok_or_else(|| Error::invalid("hvp", "internal: no output error"))?;
-        let mut bwd = chain.backward(&w, &fwd, delta, false, want_grads)?;
-        let grads = std::mem::take(&mut bwd.grads);
-        let prob = match net.loss_kind() {
-            LossKind::CrossEntropy => Some(candle_nn::ops::softmax_last_dim(fwd.output())?),
-            LossKind::Mse => None,
-        };
+            parts.push(pass);
+        }
+        let loss = parts.iter().map(|q| q.loss).sum();
         Ok((
             CurvState {
                 chain,
                 w,
-                fwd,
-                bwd,
-                prob,
-                n: batch.n,
-                p: net.num_params(),
-                first: std::sync::Mutex::new(first),
+                batch: batch.clone(),
+                loss_kind: net.loss_kind(),
+                parts,
+                whole: std::sync::OnceLock::new(),
+                n,
+                p,
                 loss,
             },
-            grads,
+            grad,
         ))
+    }
+
+    /// The passes over the whole batch in one block (the part itself when
+    /// there is one), made on first use.
+    pub(crate) fn whole(&self) -> Result<&Passes> {
+        if self.parts.len() == 1 {
+            return Ok(&self.parts[0]);
+        }
+        if let Some(w) = self.whole.get() {
+            return Ok(w);
+        }
+        let (pass, _) = passes_of(
+            self.loss_kind,
+            &self.chain,
+            &self.w,
+            &self.batch.x,
+            &self.batch.t,
+            self.n,
+            None,
+            false,
+        )?;
+        Ok(self.whole.get_or_init(|| pass))
     }
 
     /// The mean loss at these parameters.
@@ -94,8 +216,13 @@ impl CurvState {
 
     /// ∇L from the kept passes: each parameterised layer's gradient
     /// products with its kept input and output error (no input errors,
-    /// no forward pass).
+    /// no forward pass), summed over the parts in order.
     pub(crate) fn gradient(&self) -> Result<Vec<f64>> {
+        let per = per_part(self.parts.len(), |i| self.part_gradient(&self.parts[i]))?;
+        Ok(sum_in_order(per).into_vec())
+    }
+
+    fn part_gradient(&self, pass: &Passes) -> Result<Mat> {
         let mut grads = Vec::with_capacity(self.w.len());
         for (i, l) in self.chain.layers().iter().enumerate() {
             let r = self.chain.tensor_range(i);
@@ -104,30 +231,38 @@ impl CurvState {
             }
             let b = l.backward(
                 &self.w[r],
-                &self.fwd.xs[i],
-                &self.fwd.saved[i],
-                &self.bwd.dys[i],
+                &pass.fwd.xs[i],
+                &pass.fwd.saved[i],
+                &pass.bwd.dys[i],
                 false,
             )?;
             grads.extend(b.grads);
         }
-        Ok(rows_of("grad", grads, 1, self.p)?.into_vec())
+        rows_of("grad", grads, 1, self.p)
     }
 
     /// Estimated bytes held: every layer's input and output error, and
-    /// as much again for what the layers saved.
+    /// as much again for what the layers saved (over the parts, and the
+    /// whole batch's passes when made).
     pub(crate) fn bytes(&self) -> f64 {
-        let xs: usize = self.fwd.xs.iter().map(|t| t.elem_count()).sum();
-        let dys: usize = self.bwd.dys.iter().map(|t| t.elem_count()).sum();
-        8.0 * (2 * xs + dys + self.p) as f64
+        let of = |q: &Passes| {
+            let xs: usize = q.fwd.xs.iter().map(|t| t.elem_count()).sum();
+            let dys: usize = q.bwd.dys.iter().map(|t| t.elem_count()).sum();
+            8.0 * (2 * xs + dys) as f64
+        };
+        let whole = match self.whole.get() {
+            Some(q) if self.parts.len() > 1 => of(q),
+            _ => 0.0,
+        };
+        self.parts.iter().map(of).sum::<f64>() + whole + 8.0 * self.p as f64
     }
 
     /// R of the output error `∂L/∂f` given `R f` (b·N, k):
     /// `(1/N) Hℓ R f`, with the softmax cross-entropy Hessian
     /// `Hℓ r = p ⊙ r − p (pᵀ r)` or the identity for mse.
-    fn r_output_error(&self, rf: &Tensor, b: usize) -> Result<Tensor> {
+    fn r_output_error(&self, pass: &Passes, rf: &Tensor, b: usize) -> Result<Tensor> {
         let scale = 1.0 / self.n as f64;
-        Ok(match &self.prob {
+        Ok(match &pass.prob {
             Some(prob) => {
                 let (n, k) = prob.dims2()?;
                 let rf3 = rf.reshape((b, n, k))?;
@@ -158,29 +293,43 @@ impl CurvState {
         self.apply_dirs(vs.rows(), &dirs, gauss_newton)
     }
 
-    /// [`CurvState::apply`] on `b` directions already split per tensor.
+    /// [`CurvState::apply`] on `b` directions already split per tensor:
+    /// every part's product on the cores at once, summed in part order.
     pub(crate) fn apply_dirs(&self, b: usize, dirs: &[Tensor], gauss_newton: bool) -> Result<Mat> {
-        let first = self
+        let per = per_part(self.parts.len(), |i| {
+            self.apply_part(&self.parts[i], b, dirs, gauss_newton)
+        })?;
+        Ok(sum_in_order(per))
+    }
+
+    fn apply_part(
+        &self,
+        pass: &Passes,
+        b: usize,
+        dirs: &[Tensor],
+        gauss_newton: bool,
+    ) -> Result<Mat> {
+        let first = pass
             .first
             .lock()
             .map(|mut g| g.take())
             .unwrap_or_else(|e| e.into_inner().take());
         let rf = self
             .chain
-            .r_forward(&self.w, &self.fwd, 0, None, Some(dirs), b, first)?;
+            .r_forward(&self.w, &pass.fwd, 0, None, Some(dirs), b, first)?;
         let ry = match rf.rxs.last() {
             Some(Some(r)) => r.clone(),
             _ => Tensor::zeros(
-                (b * self.n, self.fwd.output().dim(1)?),
+                (b * pass.fwd.output().dim(0)?, pass.fwd.output().dim(1)?),
                 DType::F64,
                 &Device::Cpu,
             )?,
         };
-        let rdy = self.r_output_error(&ry, b)?;
+        let rdy = self.r_output_error(pass, &ry, b)?;
         let (_, rgrads) = self.chain.r_backward(
             &self.w,
-            &self.fwd,
-            &self.bwd,
+            &pass.fwd,
+            &pass.bwd,
             &rf,
             0,
             Some(dirs),
@@ -253,6 +402,7 @@ impl CurvState {
         };
         let n = self.n;
         let nl = self.chain.layers().len();
+        let wh = self.whole()?;
         // Rz = e_j for every example: (h1·N, h1), direction-major.
         let eye = Tensor::eye(h1, DType::F64, &Device::Cpu)?.reshape((h1, 1, h1))?;
         let rz0 = eye
@@ -260,20 +410,20 @@ impl CurvState {
             .contiguous()?
             .reshape((h1 * n, h1))?;
         let k = if l + 1 == nl {
-            self.r_output_error(&rz0, h1)?
+            self.r_output_error(wh, &rz0, h1)?
         } else {
             let rf = self
                 .chain
-                .r_forward(&self.w, &self.fwd, l + 1, Some(rz0), None, h1, None)?;
+                .r_forward(&self.w, &wh.fwd, l + 1, Some(rz0), None, h1, None)?;
             let ry = match rf.rxs.last() {
                 Some(Some(r)) => r.clone(),
                 _ => return Err(Error::invalid(op, "internal: no R-output")),
             };
-            let rdy = self.r_output_error(&ry, h1)?;
+            let rdy = self.r_output_error(wh, &ry, h1)?;
             let (k, _) = self.chain.r_backward(
                 &self.w,
-                &self.fwd,
-                &self.bwd,
+                &wh.fwd,
+                &wh.bwd,
                 &rf,
                 l + 1,
                 None,
@@ -295,7 +445,7 @@ impl CurvState {
                 format!("{}×{}", out.rows(), ld),
             ));
         }
-        let x = self.fwd.xs[l].reshape((n, d))?;
+        let x = wh.fwd.xs[l].reshape((n, d))?;
         let xt = x.t()?;
         let b_off = bias.then_some(h1 * d);
         for j in 0..h1 {
@@ -337,6 +487,18 @@ impl CurvState {
         }
         Ok(p1)
     }
+}
+
+/// The sum of equally shaped matrices, added in order.
+fn sum_in_order(mats: Vec<Mat>) -> Mat {
+    let mut it = mats.into_iter();
+    let mut acc = it.next().unwrap_or_else(|| Mat::zeros(0, 0));
+    for m in it {
+        for (a, b) in acc.data_mut().iter_mut().zip(m.data()) {
+            *a += b;
+        }
+    }
+    acc
 }
 
 /// Per-tensor results `(b, …)` of a batched pass as one `b × p` matrix
@@ -382,4 +544,68 @@ pub(crate) fn directions_of(chain: &Chain, vs: &Mat) -> Result<Vec<Tensor>> {
         off += n;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Dataset, Targets};
+    use crate::model::{Act, Init, MlpOpts};
+    use crate::rng::Rng;
+
+    #[test]
+    fn part_counts_depend_on_n_alone() {
+        let got: Vec<usize> = [1, 511, 512, 767, 1000, 1023, 1024, 2047, 2048, 60_000]
+            .iter()
+            .map(|&n| parts_for(n))
+            .collect();
+        assert_eq!(got, vec![1, 1, 2, 2, 2, 2, 4, 4, 8, 8]);
+    }
+
+    fn max_rel(a: &[f64], b: &[f64]) -> f64 {
+        let scale = b.iter().fold(0.0f64, |s, x| s.max(x.abs()));
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+            / scale
+    }
+
+    /// The products summed over row blocks equal those of one pass over
+    /// every sample (loss, gradient, H and G on several directions), for
+    /// 2 and 4 blocks, cross-entropy and mse.
+    #[test]
+    fn parts_sum_to_the_whole_batch() {
+        for (n, loss) in [(700, LossKind::CrossEntropy), (1100, LossKind::Mse)] {
+            let mut r = Rng::new(n as u64);
+            let x = Mat::from_fn(n, 6, |_, _| r.normal());
+            let y = (0..n).map(|i| (i * 7) % 3).collect();
+            let data = Dataset::new(x, Targets::Labels { y, classes: 3 }).unwrap();
+            let o = MlpOpts {
+                act: Act::Tanh,
+                loss,
+                bias: true,
+                init: Init::Normal { std: 0.5 },
+                seed: 2,
+            };
+            let net = Network::mlp(&[6, 9, 3], &o).unwrap();
+            let batch = net.batch("t", &data).unwrap();
+            let (st, (l, g)) = CurvState::with_gradient(&net, &batch).unwrap();
+            assert_eq!(st.parts.len(), parts_for(n));
+            assert!(st.parts.len() > 1);
+            let wh = st.whole().unwrap();
+            assert!((l - wh.loss).abs() <= 1e-14 * wh.loss.abs());
+            let gw = st.part_gradient(wh).unwrap();
+            assert!(max_rel(&g, gw.data()) < 1e-13);
+            assert!(max_rel(&st.gradient().unwrap(), gw.data()) < 1e-13);
+            let vs = Mat::from_fn(3, net.num_params(), |_, _| r.normal());
+            let dirs = directions_of(&st.chain, &vs).unwrap();
+            for gn in [false, true] {
+                let split = st.apply_dirs(3, &dirs, gn).unwrap();
+                let one = st.apply_part(wh, 3, &dirs, gn).unwrap();
+                let d = max_rel(split.data(), one.data());
+                assert!(d < 1e-13, "n {n} gn {gn}: {d:e}");
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! shape `[c, h, w]` is flattened first (its product must be `in`).
 
 use crate::error::Result;
+use crate::model::kernels as gemm;
 use crate::model::layer::{nothing, numel, Bwd, Fwd, Layer, RBack, RBwd, RFwd, Saved};
 use crate::model::Init;
 use crate::rng::Rng;
@@ -229,6 +230,36 @@ impl Layer for Linear {
         v: Option<&[Tensor]>,
         b: usize,
     ) -> Result<RFwd> {
+        let ry = if gemm::on_cpu(x) {
+            self.r_forward_cpu(w, x, rx, v, b)?
+        } else {
+            self.r_forward_tensors(w, x, rx, v, b)?
+        };
+        Ok(RFwd {
+            ry,
+            saved: nothing(),
+        })
+    }
+
+    fn r_backward(&self, a: RBack<'_>) -> Result<RBwd> {
+        if gemm::on_cpu(a.x) {
+            self.r_backward_cpu(&a)
+        } else {
+            self.r_backward_tensors(&a)
+        }
+    }
+}
+
+impl Linear {
+    /// [`Layer::r_forward`] on candle tensors (any device).
+    fn r_forward_tensors(
+        &self,
+        w: &[Tensor],
+        x: &Tensor,
+        rx: Option<&Tensor>,
+        v: Option<&[Tensor]>,
+        b: usize,
+    ) -> Result<Option<Tensor>> {
         let from_x = match rx {
             Some(rx) => {
                 let rows = rx.dim(0)?;
@@ -240,17 +271,14 @@ impl Layer for Linear {
             Some(v) => Some(self.param_r(&self.flat(x)?, v, b)?),
             None => None,
         };
-        let ry = match (from_x, from_v) {
+        Ok(match (from_x, from_v) {
             (Some(a), Some(c)) => Some(a.add(&c)?),
             (a, c) => a.or(c),
-        };
-        Ok(RFwd {
-            ry,
-            saved: nothing(),
         })
     }
 
-    fn r_backward(&self, a: RBack<'_>) -> Result<RBwd> {
+    /// [`Layer::r_backward`] on candle tensors (any device).
+    fn r_backward_tensors(&self, a: &RBack<'_>) -> Result<RBwd> {
         let b = a.b;
         let x2 = self.flat(a.x)?;
         let n = x2.dim(0)?;
@@ -314,6 +342,139 @@ impl Layer for Linear {
         } else {
             None
         };
+        Ok(RBwd { rdx, rgrads })
+    }
+}
+
+impl Linear {
+    /// `R y = Rx Wᵀ + x Vⱼᵀ + vbⱼ` per direction j, as (b·N, out), with the
+    /// CPU kernels: one product over every direction's Rx, then each
+    /// direction's parameter product added in place.
+    fn r_forward_cpu(
+        &self,
+        w: &[Tensor],
+        x: &Tensor,
+        rx: Option<&Tensor>,
+        v: Option<&[Tensor]>,
+        b: usize,
+    ) -> Result<Option<Tensor>> {
+        if rx.is_none() && v.is_none() {
+            return Ok(None);
+        }
+        let n = x.dim(0)?;
+        let (fi, fo) = (self.fan_in, self.fan_out);
+        let mut ts: Vec<&Tensor> = vec![x, &w[0]];
+        ts.extend(rx);
+        if let Some(v) = v {
+            ts.extend(v.iter());
+        }
+        let out = gemm::with_views(&ts, |vs| {
+            let xv = gemm::reshape(vs[0], n, fi)?;
+            let wv = vs[1];
+            let mut k = 2;
+            let mut out = gemm::Out::new(b * n, fo);
+            let from_x = rx.is_some();
+            if from_x {
+                out.gemm(0, gemm::reshape(vs[k], b * n, fi)?, wv.t(), false)?;
+                k += 1;
+            }
+            if v.is_some() {
+                let vw = gemm::reshape(vs[k], b * fo, fi)?;
+                for j in 0..b {
+                    out.gemm(j * n, xv, vw.block(j, fo)?.t(), from_x)?;
+                }
+                if self.bias {
+                    let vb = gemm::reshape(vs[k + 1], b, fo)?;
+                    let vb = vb.rows(0, b)?;
+                    for j in 0..b {
+                        let mut row = vec![0.0; fo];
+                        vb.rows(j, 1)?.add_col_sums(&mut row);
+                        out.add_rows(j * n, n, &row);
+                    }
+                }
+            }
+            Ok(out)
+        })?;
+        Ok(Some(out.tensor(&[b * n, fo])?))
+    }
+
+    /// [`Layer::r_backward`] with the CPU kernels: per direction j,
+    /// `R(gW)ⱼ = Rδⱼᵀ x + δᵀ Rxⱼ` and `R(gb)ⱼ = Σ Rδⱼ` written into one
+    /// (b, out·in) result; `R(dx) = Rδ W` over every direction at once,
+    /// then `δ Vⱼ` added in place per direction.
+    fn r_backward_cpu(&self, a: &RBack<'_>) -> Result<RBwd> {
+        let b = a.b;
+        let n = a.x.dim(0)?;
+        let (fi, fo) = (self.fan_in, self.fan_out);
+        let second = !a.gauss_newton;
+        let rx = a.rx.filter(|_| second && a.want_grads);
+        let v = a.v.filter(|_| second && a.need_dx);
+        let mut ts: Vec<&Tensor> = vec![a.x, &a.w[0], a.dy, a.rdy];
+        ts.extend(rx);
+        if let Some(v) = v {
+            ts.push(&v[0]);
+        }
+        let (gw, gb, rdx) = gemm::with_views(&ts, |vs| {
+            let xv = gemm::reshape(vs[0], n, fi)?;
+            let wv = vs[1];
+            let dy = gemm::reshape(vs[2], n, fo)?;
+            let rdy = gemm::reshape(vs[3], b * n, fo)?;
+            let mut k = 4;
+            let rxv = match rx {
+                Some(_) => {
+                    k += 1;
+                    Some(gemm::reshape(vs[k - 1], b * n, fi)?)
+                }
+                None => None,
+            };
+            let vv = match v {
+                Some(_) => Some(gemm::reshape(vs[k], b * fo, fi)?),
+                None => None,
+            };
+            let grads = || -> Result<(Option<Tensor>, Option<Tensor>)> {
+                if !a.want_grads {
+                    return Ok((None, None));
+                }
+                let mut g = gemm::Out::new(b * fo, fi);
+                for j in 0..b {
+                    let rdj = rdy.block(j, n)?;
+                    g.gemm(j * fo, rdj.t(), xv, false)?;
+                    if let Some(rxv) = rxv {
+                        g.gemm(j * fo, dy.t(), rxv.block(j, n)?, true)?;
+                    }
+                }
+                let gw = g.tensor(&[b, fo * fi])?;
+                let gb = if self.bias {
+                    let mut s = vec![0.0; b * fo];
+                    for (j, sj) in s.chunks_exact_mut(fo).enumerate() {
+                        rdy.block(j, n)?.add_col_sums(sj);
+                    }
+                    Some(Tensor::from_vec(s, (b, fo), &candle_core::Device::Cpu)?)
+                } else {
+                    None
+                };
+                Ok((Some(gw), gb))
+            };
+            let back = || -> Result<Option<Tensor>> {
+                if !a.need_dx {
+                    return Ok(None);
+                }
+                let mut o = gemm::Out::new(b * n, fi);
+                o.gemm(0, rdy, wv, false)?;
+                if let Some(vv) = vv {
+                    for j in 0..b {
+                        o.gemm(j * n, dy, vv.block(j, fo)?, true)?;
+                    }
+                }
+                let mut shape = a.x.dims().to_vec();
+                shape[0] = b * n;
+                Ok(Some(o.tensor(&shape)?))
+            };
+            let (gw, gb) = grads()?;
+            let rdx = back()?;
+            Ok((gw, gb, rdx))
+        })?;
+        let rgrads = gw.into_iter().chain(gb).collect();
         Ok(RBwd { rdx, rgrads })
     }
 }

@@ -27,6 +27,7 @@ pub mod flatten;
 pub mod gelu;
 mod im2col;
 mod io;
+mod kernels;
 pub mod layer;
 pub mod layer_norm;
 pub mod leaky_relu;
@@ -97,7 +98,45 @@ pub struct LayerRow {
     pub params: usize,
 }
 
+impl LossKind {
+    /// Loss and, when `want_delta`, the output error δ = ∂L/∂f for the
+    /// outputs `f` of some rows of a batch of `n` samples with targets `t`
+    /// (the rows' share of the mean loss over all `n`).
+    pub(crate) fn head(
+        &self,
+        f: &Tensor,
+        t: &Tensor,
+        n: usize,
+        want_delta: bool,
+    ) -> Result<(f64, Option<Tensor>)> {
+        let n = n as f64;
+        match self {
+            LossKind::CrossEntropy => {
+                let logp = candle_nn::ops::log_softmax(f, D::Minus1)?;
+                let loss = -(logp.mul(t)?.sum_all()?.to_scalar::<f64>()?) / n;
+                let delta = if want_delta {
+                    Some(logp.exp()?.sub(t)?.affine(1.0 / n, 0.0)?)
+                } else {
+                    None
+                };
+                Ok((loss, delta))
+            }
+            LossKind::Mse => {
+                let r = f.sub(t)?;
+                let loss = 0.5 * r.sqr()?.sum_all()?.to_scalar::<f64>()? / n;
+                let delta = if want_delta {
+                    Some(r.affine(1.0 / n, 0.0)?)
+                } else {
+                    None
+                };
+                Ok((loss, delta))
+            }
+        }
+    }
+}
+
 /// A data set as tensors: inputs (N, *shape) and targets (N, k) (one-hot for labels).
+#[derive(Clone)]
 pub struct Batch {
     pub(crate) x: Tensor,
     pub(crate) t: Tensor,
@@ -580,7 +619,7 @@ impl Network {
         let batch = self.batch(op, data)?;
         let w = self.tensors(&self.params)?;
         let f = self.chain.forward(&w, &batch.x)?;
-        let (loss, _) = self.head(f.output(), &batch, false)?;
+        let (loss, _) = self.head(f.output(), &batch.t, batch.n, false)?;
         let acc = accuracy_of(f.output(), data)?;
         Ok((loss, acc))
     }
@@ -610,7 +649,7 @@ impl Network {
     pub(crate) fn loss_grad_batch(&self, batch: &Batch, p: &[f64]) -> Result<(f64, Vec<f64>)> {
         let w = self.tensors(p)?;
         let f = self.chain.forward(&w, &batch.x)?;
-        let (loss, delta) = self.head(f.output(), batch, true)?;
+        let (loss, delta) = self.head(f.output(), &batch.t, batch.n, true)?;
         let delta = delta.ok_or_else(|| Error::invalid("grad", "internal: no output error"))?;
         let bw = self.chain.backward(&w, &f, delta, false, true)?;
         let mut g = Vec::with_capacity(self.params.len());
@@ -620,31 +659,17 @@ impl Network {
         Ok((loss, g))
     }
 
-    /// Loss and, when `want_delta`, the output error δ = ∂L/∂f (N × k).
-    fn head(&self, f: &Tensor, batch: &Batch, want_delta: bool) -> Result<(f64, Option<Tensor>)> {
-        let n = batch.n as f64;
-        match self.loss {
-            LossKind::CrossEntropy => {
-                let logp = candle_nn::ops::log_softmax(f, D::Minus1)?;
-                let loss = -(logp.mul(&batch.t)?.sum_all()?.to_scalar::<f64>()?) / n;
-                let delta = if want_delta {
-                    Some(logp.exp()?.sub(&batch.t)?.affine(1.0 / n, 0.0)?)
-                } else {
-                    None
-                };
-                Ok((loss, delta))
-            }
-            LossKind::Mse => {
-                let r = f.sub(&batch.t)?;
-                let loss = 0.5 * r.sqr()?.sum_all()?.to_scalar::<f64>()? / n;
-                let delta = if want_delta {
-                    Some(r.affine(1.0 / n, 0.0)?)
-                } else {
-                    None
-                };
-                Ok((loss, delta))
-            }
-        }
+    /// Loss and, when `want_delta`, the output error δ = ∂L/∂f for the
+    /// outputs `f` of some rows of a batch of `n` samples with targets `t`
+    /// (the rows' share of the mean loss over all `n`).
+    pub(crate) fn head(
+        &self,
+        f: &Tensor,
+        t: &Tensor,
+        n: usize,
+        want_delta: bool,
+    ) -> Result<(f64, Option<Tensor>)> {
+        self.loss.head(f, t, n, want_delta)
     }
 
     /// Everything the curvature products at the current parameters share.

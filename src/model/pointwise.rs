@@ -3,6 +3,7 @@
 //! every activation; each activation's file only says σ, σ' and σ''.
 
 use crate::error::Result;
+use crate::model::kernels;
 use crate::model::layer::{nothing, rmul, saved, Bwd, Fwd, Layer, RBack, RBwd, RFwd, Saved};
 use candle_core::{Device, Tensor};
 use std::fmt::Debug;
@@ -103,6 +104,7 @@ impl<A: Activation> Layer for Pointwise<A> {
         let d = saved::<Derivs>(fwd, self.0.kind())?;
         Ok(RFwd {
             ry: match rx {
+                Some(rx) if kernels::on_cpu(rx) => Some(kernels::rmul_add(rx, &d.d1, None, b)?),
                 Some(rx) => Some(rmul(rx, &d.d1, b)?),
                 None => None,
             },
@@ -113,12 +115,19 @@ impl<A: Activation> Layer for Pointwise<A> {
     fn r_backward(&self, a: RBack<'_>) -> Result<RBwd> {
         let d = saved::<Derivs>(a.fwd, self.0.kind())?;
         // R(dx) = R(dy) ⊙ σ' + dy ⊙ σ'' ⊙ Rx.
-        let mut rdx = rmul(a.rdy, &d.d1, a.b)?;
-        if !a.gauss_newton {
-            if let (Some(dd), Some(rx)) = (a.bwd.downcast_ref::<Tensor>(), a.rx) {
-                rdx = rdx.add(&rmul(rx, dd, a.b)?)?;
+        let second = match (a.bwd.downcast_ref::<Tensor>(), a.rx) {
+            (Some(dd), Some(rx)) if !a.gauss_newton => Some((rx, dd)),
+            _ => None,
+        };
+        let rdx = if kernels::on_cpu(a.rdy) {
+            kernels::rmul_add(a.rdy, &d.d1, second, a.b)?
+        } else {
+            let rdx = rmul(a.rdy, &d.d1, a.b)?;
+            match second {
+                Some((rx, dd)) => rdx.add(&rmul(rx, dd, a.b)?)?,
+                None => rdx,
             }
-        }
+        };
         Ok(RBwd {
             rdx: Some(rdx),
             rgrads: Vec::new(),

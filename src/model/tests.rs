@@ -380,3 +380,66 @@ fn batched_products_equal_one_direction_at_a_time() {
         }
     }
 }
+
+/// The R-pass's CPU kernels (Linear: fused products into fresh storage,
+/// per-direction views; activations: one elementwise pass) give what
+/// candle's tensor path gives, for H and G,
+/// one and several directions, with and without bias, and on an image
+/// input that the Linear layer flattens itself.
+#[test]
+fn cpu_kernels_equal_the_tensor_path() {
+    use crate::model::conv2d::Conv2d;
+    use crate::model::im2col::testing;
+    use crate::model::kernels::CANDLE_PATH;
+    use crate::model::linear::Linear;
+    let conv_lin = testing::net(
+        vec![
+            Arc::new(Conv2d {
+                in_ch: 2,
+                out_ch: 3,
+                kernel: [3, 3],
+                stride: [1, 1],
+                padding: [1, 1],
+                bias: true,
+            }),
+            testing::tanh(),
+            Arc::new(Linear {
+                fan_in: 3 * 4 * 4,
+                fan_out: 3,
+                bias: false,
+            }),
+        ],
+        &[2, 4, 4],
+        LossKind::CrossEntropy,
+        5,
+    );
+    let cases = [
+        (
+            model(&[12, 7, 8, 3], Act::Relu, LossKind::CrossEntropy, true),
+            toy(11, 12, 3, 7),
+        ),
+        (
+            model(&[12, 9, 3], Act::Tanh, LossKind::Mse, false),
+            toy(11, 12, 3, 8),
+        ),
+        (mixed_net(LossKind::CrossEntropy), toy(9, 4, 3, 6)),
+        (conv_lin, testing::data(6, &[2, 4, 4], 3, 9)),
+    ];
+    for (ci, (m, data)) in cases.iter().enumerate() {
+        let p = m.num_params();
+        let batch = m.batch("t", data).unwrap();
+        for b in [1, 3] {
+            let mut r = Rng::new(10 + b as u64);
+            let vs = Mat::from_fn(b, p, |_, _| r.normal());
+            for gn in [false, true] {
+                let fast = m.curvature_block(&batch, &vs, gn).unwrap();
+                CANDLE_PATH.with(|c| c.set(true));
+                let slow = m.curvature_block(&batch, &vs, gn);
+                CANDLE_PATH.with(|c| c.set(false));
+                let slow = slow.unwrap();
+                let d = max_rel(fast.data(), slow.data());
+                assert!(d < 1e-13, "case {ci} b {b} gn {gn}: {d:e}");
+            }
+        }
+    }
+}

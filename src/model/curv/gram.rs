@@ -25,7 +25,7 @@ use faer::{Accum, MatRef, Par};
 impl CurvState {
     /// The number of outputs C.
     pub(crate) fn outputs(&self) -> Result<usize> {
-        Ok(self.fwd.output().dim(1)?)
+        Ok(self.whole()?.fwd.output().dim(1)?)
     }
 
     /// The output-space factors `u_{i,c}` as a `(C·N, C)` tensor, row
@@ -34,7 +34,7 @@ impl CurvState {
         let c = self.outputs()?;
         let n = self.n;
         let mut u = vec![0.0f64; c * n * c];
-        match &self.prob {
+        match &self.whole()?.prob {
             Some(prob) => {
                 let p = prob.flatten_all()?.to_vec1::<f64>()?;
                 for cc in 0..c {
@@ -62,6 +62,7 @@ impl CurvState {
 
     /// `M = (1/N) VᵀV`, `(C·N) × (C·N)`, symmetric to the last bit.
     pub(crate) fn gn_gram_matrix(&self, op: &'static str) -> Result<Mat> {
+        let wh = self.whole()?;
         let c = self.outputs()?;
         let n = self.n;
         let nc = n * c;
@@ -69,7 +70,7 @@ impl CurvState {
         let nl = layers.len();
         let rf = self
             .chain
-            .r_forward(&self.w, &self.fwd, 0, None, None, c, None)?;
+            .r_forward(&self.w, &wh.fwd, 0, None, None, c, None)?;
         let mut m = Mat::zeros(nc, nc);
         let mut g = self.gn_factors()?;
         for l in (0..nl).rev() {
@@ -77,7 +78,7 @@ impl CurvState {
             if self.chain.layer_len(l) > 0 {
                 match self.linear_at(l) {
                     Some((d, h, bias)) => {
-                        let x = self.fwd.xs[l].reshape((n, d))?;
+                        let x = wh.fwd.xs[l].reshape((n, d))?;
                         let gv = g.reshape((nc, h))?.flatten_all()?.to_vec1::<f64>()?;
                         let xv = x.flatten_all()?.to_vec1::<f64>()?;
                         add_linear_gram(&mut m, &xv, d, bias, &gv, h, n, c, op)?;
@@ -109,16 +110,17 @@ impl CurvState {
         b: usize,
         need_dx: bool,
     ) -> Result<Tensor> {
+        let wh = self.whole()?;
         let r = self.chain.tensor_range(l);
         let out = self.chain.layers()[l].r_backward(RBack {
             w: &self.w[r],
-            x: &self.fwd.xs[l],
-            fwd: &self.fwd.saved[l],
-            bwd: &self.bwd.saved[l],
+            x: &wh.fwd.xs[l],
+            fwd: &wh.fwd.saved[l],
+            bwd: &wh.bwd.saved[l],
             rfwd: &rf.saved[l],
             rx: None,
             v: None,
-            dy: &self.bwd.dys[l],
+            dy: &wh.bwd.dys[l],
             rdy,
             b,
             gauss_newton: true,
@@ -134,6 +136,7 @@ impl CurvState {
     /// `(C·N) × p_l` matrix, row `c·N + i` = `J_{θ,i}ᵀ g_{c·N+i}`. One
     /// single-example pass per example (on both cores).
     pub(crate) fn layer_sample_grads(&self, l: usize, g: &Tensor, c: usize) -> Result<Mat> {
+        let wh = self.whole()?;
         use rayon::prelude::*;
         let n = self.n;
         let pl = self.chain.layer_len(l);
@@ -153,9 +156,9 @@ impl CurvState {
             .into_par_iter()
             .map(|i| -> Result<Vec<f64>> {
                 crate::progress::check_interrupt("gn_gram")?;
-                let xi = self.fwd.xs[l].narrow(0, i, 1)?;
+                let xi = wh.fwd.xs[l].narrow(0, i, 1)?;
                 let f = layer.forward(w, &xi)?;
-                let dyi = self.bwd.dys[l].narrow(0, i, 1)?;
+                let dyi = wh.bwd.dys[l].narrow(0, i, 1)?;
                 let bk = layer.backward_errors(w, &xi, &f.saved, &dyi, false)?;
                 let rfw = layer.r_forward(w, &xi, &f.saved, None, None, c)?;
                 let mut dims = vec![c];
@@ -213,6 +216,7 @@ impl CurvState {
     /// row j is `Σ_{c,i} q[c·N+i, j] v_{i,c}` (one backward pass with b
     /// directions).
     pub(crate) fn gn_combine(&self, q: &Mat) -> Result<Mat> {
+        let wh = self.whole()?;
         let c = self.outputs()?;
         let n = self.n;
         let b = q.cols();
@@ -244,9 +248,9 @@ impl CurvState {
         let rdy = Tensor::from_vec(rdy, (b * n, c), &Device::Cpu)?;
         let rf = self
             .chain
-            .r_forward(&self.w, &self.fwd, 0, None, None, b, None)?;
+            .r_forward(&self.w, &wh.fwd, 0, None, None, b, None)?;
         let (_, rgrads) = self.chain.r_backward(
-            &self.w, &self.fwd, &self.bwd, &rf, 0, None, rdy, b, true, false, true,
+            &self.w, &wh.fwd, &wh.bwd, &rf, 0, None, rdy, b, true, false, true,
         )?;
         super::rows_of("gn_gram", rgrads, b, self.p)
     }
@@ -255,6 +259,7 @@ impl CurvState {
     /// `v_{i,c}` (one single-example pass per example; for small nets and
     /// tests).
     pub(crate) fn gn_factor_rows(&self) -> Result<Mat> {
+        let wh = self.whole()?;
         let c = self.outputs()?;
         let n = self.n;
         let p = self.p;
@@ -266,10 +271,10 @@ impl CurvState {
         )?;
         let u = self.gn_factors()?.reshape((c, n, c))?;
         let mut out = Mat::zeros(c * n, p);
-        let delta = &self.bwd.dys[self.bwd.dys.len() - 1];
+        let delta = &wh.bwd.dys[wh.bwd.dys.len() - 1];
         for i in 0..n {
             crate::progress::check_interrupt("class_decomposition")?;
-            let xi = self.fwd.xs[0].narrow(0, i, 1)?;
+            let xi = wh.fwd.xs[0].narrow(0, i, 1)?;
             let f = self.chain.forward(&self.w, &xi)?;
             let dyi = delta.narrow(0, i, 1)?;
             let bw = self.chain.backward(&self.w, &f, dyi, false, false)?;
