@@ -619,7 +619,7 @@ impl Network {
         let batch = self.batch(op, data)?;
         let w = self.tensors(&self.params)?;
         let f = self.chain.forward(&w, &batch.x)?;
-        let (loss, _) = self.head(f.output(), &batch.t, batch.n, false)?;
+        let (loss, _) = self.loss.head(f.output(), &batch.t, batch.n, false)?;
         let acc = accuracy_of(f.output(), data)?;
         Ok((loss, acc))
     }
@@ -649,7 +649,7 @@ impl Network {
     pub(crate) fn loss_grad_batch(&self, batch: &Batch, p: &[f64]) -> Result<(f64, Vec<f64>)> {
         let w = self.tensors(p)?;
         let f = self.chain.forward(&w, &batch.x)?;
-        let (loss, delta) = self.head(f.output(), &batch.t, batch.n, true)?;
+        let (loss, delta) = self.loss.head(f.output(), &batch.t, batch.n, true)?;
         let delta = delta.ok_or_else(|| Error::invalid("grad", "internal: no output error"))?;
         let bw = self.chain.backward(&w, &f, delta, false, true)?;
         let mut g = Vec::with_capacity(self.params.len());
@@ -657,19 +657,6 @@ impl Network {
             g.extend(t.flatten_all()?.to_vec1::<f64>()?);
         }
         Ok((loss, g))
-    }
-
-    /// Loss and, when `want_delta`, the output error δ = ∂L/∂f for the
-    /// outputs `f` of some rows of a batch of `n` samples with targets `t`
-    /// (the rows' share of the mean loss over all `n`).
-    pub(crate) fn head(
-        &self,
-        f: &Tensor,
-        t: &Tensor,
-        n: usize,
-        want_delta: bool,
-    ) -> Result<(f64, Option<Tensor>)> {
-        self.loss.head(f, t, n, want_delta)
     }
 
     /// Everything the curvature products at the current parameters share.
