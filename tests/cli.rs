@@ -158,6 +158,39 @@ fn same_seed_gives_identical_output() {
     );
 }
 
+/// The curvature products are the same bits on one thread and on several:
+/// the passes over row blocks (N = 1,200: four) are summed in block order,
+/// whatever runs them.
+#[test]
+fn curvature_does_not_depend_on_the_thread_count() {
+    let code = "let d = make_clusters(#{ k: 3, dim: 12, n: 1200, seed: 4 });\n\
+                let m = mlp([12, 24, 3], #{ seed: 4 });\n\
+                let v = randn(m.num_params, 5);\n\
+                print(loss(m, d)); print(grad(m, d).to_array());\n\
+                print(hvp(m, d, v).to_array());\n\
+                print(hvp(m, d, [v, randn(m.num_params, 6)])[1].to_array());\n\
+                print(top_eigs(m, d, 3).to_array());";
+    let p = write_script("threads.rhai", code);
+    let run = |threads: &str| {
+        let out = hlab()
+            .env("RAYON_NUM_THREADS", threads)
+            .arg("run")
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let one = run("1");
+    assert_eq!(one.iter().filter(|&&c| c == b'\n').count(), 5);
+    assert_eq!(one, run("2"));
+    assert_eq!(one, run("3"));
+}
+
 /// Waits for `child` at most `secs` seconds; kills it and fails after that.
 fn wait_within(child: &mut std::process::Child, secs: u64, what: &str) -> std::process::ExitStatus {
     let t0 = std::time::Instant::now();
