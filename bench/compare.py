@@ -22,12 +22,13 @@ eigendecompositions (minutes each on 2 cores).
     python bench/compare.py [--json out.json] [--skip-dense] [--repeats R]
 
 --scale (issue 13): the P = 94,218 cluster net (100-256-256-10) and the
-P = 1,863,690 MNIST-1K net (784-1024-1024-10), hlab and JAX in one run on
+P = 1,863,690 MNIST-1K net (784-1024-1024-10) (--cases tiny adds issue 3's
+784-10-10, P = 7,960, as a script call), hlab and JAX in one run on
 the same weights and data: each round runs `hlab run bench/scale.rhai`
 (script calls, as users see them) and then JAX with weights and data as jit
 *arguments*; --rounds (3) interleaved rounds, medians, one table.
 
-    python bench/compare.py --scale [--rounds 3] [--hlab target/release/hlab]
+    python bench/compare.py --scale [--rounds 3] [--cases tiny,small,big] [--hlab target/release/hlab]
 """
 
 import argparse
@@ -128,6 +129,7 @@ def torch_ops(x, y, p, sizes):
 
 # ------------------------------------------------------------------- scale
 SCALE_CASES = {
+    "tiny": {"sizes": [784, 10, 10], "top_k": 20, "tol": 1e-8, "what": "MNIST-1K, P = 7,960"},
     "small": {"sizes": [100, 256, 256, 10], "top_k": 20, "tol": 1e-8, "what": "clusters, P = 94,218"},
     "big": {"sizes": [784, 1024, 1024, 10], "top_k": 10, "tol": 1e-6, "what": "MNIST-1K, P = 1,863,690"},
 }
@@ -196,7 +198,7 @@ def hlab_scale_round(hlab, repeats, which, cached=True):
     r = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         sys.exit(f"hlab failed:\n{r.stderr}")
-    out = {"small": {}, "big": {}}
+    out = {name: {} for name in SCALE_CASES}
     for line in r.stdout.splitlines():
         if line.startswith("RESULT "):
             _, case, op, val = line.split()
@@ -205,13 +207,16 @@ def hlab_scale_round(hlab, repeats, which, cached=True):
 
 
 def scale_main(args):
-    names = list(SCALE_CASES) if args.cases == "both" else [args.cases]
+    names = ["small", "big"] if args.cases == "both" else args.cases.split(",")
+    for name in names:
+        if name not in SCALE_CASES:
+            sys.exit(f"--cases: expected both or a comma list of {', '.join(SCALE_CASES)}, got {name}")
     rounds = []
     for i in range(args.rounds):
-        h = hlab_scale_round(args.hlab, args.repeats, args.cases)
-        hu = hlab_scale_round(args.hlab, args.repeats, args.cases, cached=False)
+        h = {}
         for name in names:
-            h[name].update(hu[name])
+            h[name] = hlab_scale_round(args.hlab, args.repeats, name)[name]
+            h[name].update(hlab_scale_round(args.hlab, args.repeats, name, cached=False)[name])
         j = {name: jax_scale_round(name, args.repeats) for name in names}
         rounds.append((h, j))
         print(f"round {i + 1}/{args.rounds} done", file=sys.stderr)
@@ -252,7 +257,8 @@ def main():
     ap.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if importable")
     ap.add_argument("--scale", action="store_true", help="the P = 94,218 and P = 1.86M cases, hlab and JAX (issue 13)")
     ap.add_argument("--rounds", type=int, default=3, help="--scale: interleaved rounds (default 3)")
-    ap.add_argument("--cases", default="both", choices=["small", "big", "both"], help="--scale: which cases")
+    ap.add_argument("--cases", default="both",
+                    help="--scale: both (small,big) or a comma list of tiny (P = 7,960), small, big")
     ap.add_argument("--hlab", default=os.path.join(os.path.dirname(HERE), "target", "release", "hlab"),
                     help="--scale: the hlab binary")
     args = ap.parse_args()
