@@ -20,7 +20,10 @@
 //! density integrates to 1 (up to the 6σ tails, ~10⁻⁹) however coarse the
 //! grid is relative to σ, and equals φ_σ(xᵢ) up to O(h²/σ²) when `h ≪ σ`.
 //!
-//! Cost: `p · m` products, `O(p m² n)` flops of reorthogonalisation.
+//! Cost: `p · m` products, `O(p m² n)` flops of (partial)
+//! reorthogonalisation: each probe's basis is kept semi-orthogonal, a
+//! full Gram–Schmidt pass only on the steps Simon's ω-recurrence asks for
+//! (see [`super::lanczos`]).
 //!
 //! ```
 //! use hlab::curvature::slq::{slq_density, SlqOpts};

@@ -1,0 +1,114 @@
+//! Orthogonalisation cost of `top_eigs` and `density` (issue 13), isolated
+//! from the products: a diagonal operator of the dimension of the
+//! 100–256–256–10 net (P = 94,218) with a Hessian-like spectrum (ten
+//! outliers from 0.05 to 1, a bulk edge of 40 values from 0.008 to 0.03
+//! getting denser downwards, most values near zero), so one
+//! product costs ≈ 0.1 ms and the rest is the Lanczos bookkeeping.
+//!
+//! Run: `cargo bench --bench orth` (`-- --quick`: the kernel only).
+
+use hlab::curvature::lanczos::{lanczos_top, lanczos_tridiagonal_many, LanczosOpts};
+use hlab::curvature::slq::{slq_density, SlqOpts};
+use hlab::curvature::FnOp;
+use hlab::mat::project_out;
+use hlab::rng::Rng;
+use std::time::Instant;
+
+#[allow(dead_code)]
+mod common;
+use common::median;
+
+const N: usize = 94_218;
+
+/// The diagonal: 10 outliers, 40 values in a bulk edge 0.008–0.03, the
+/// rest in [−0.001, 0.005] (skewed towards zero).
+fn spectrum() -> Vec<f64> {
+    let mut r = Rng::new(7);
+    let mut d: Vec<f64> = (0..N - 50)
+        .map(|_| {
+            let u = r.uniform_in(0.0, 1.0);
+            -0.001 + 0.006 * u * u * u
+        })
+        .collect();
+    d.extend((0..40).map(|i| 0.008 + 0.022 * (i as f64 / 39.0).powi(2)));
+    d.extend((0..10).map(|i| 0.05 * 20f64.powf(i as f64 / 9.0)));
+    // Spread the large values over the coordinates.
+    let mut idx: Vec<usize> = (0..N).collect();
+    for i in (1..N).rev() {
+        let j = (r.uniform_in(0.0, 1.0) * (i + 1) as f64) as usize % (i + 1);
+        idx.swap(i, j);
+    }
+    idx.iter().map(|&i| d[i]).collect()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    hlab::init_threads();
+    let quick = std::env::args().any(|a| a == "--quick");
+    let mut r = Rng::new(1);
+    println!("| what | time | GB read | GB/s |");
+    println!("|---|---|---|---|");
+    for m in [142, 284] {
+        let basis: Vec<Vec<f64>> = (0..m).map(|_| r.normals(N)).collect();
+        let w0 = r.normals(N);
+        let mut ts = Vec::new();
+        for _ in 0..15 {
+            let mut w = w0.clone();
+            let s = Instant::now();
+            std::hint::black_box(project_out(&basis, &mut w));
+            ts.push(s.elapsed().as_secs_f64());
+        }
+        let t = median(ts);
+        // Both halves (coefficients, update) read the basis once.
+        let gb = 2.0 * (m * N * 8) as f64 / 1e9;
+        println!(
+            "| project_out, {m} × {N} (one CGS pass) | {:.2} ms | {gb:.3} | {:.1} |",
+            t * 1e3,
+            gb / t
+        );
+    }
+    if quick {
+        return Ok(());
+    }
+    let d = spectrum();
+    let diag = |v: &[f64], out: &mut [f64]| {
+        for ((o, x), a) in out.iter_mut().zip(v).zip(&d) {
+            *o = a * x;
+        }
+        Ok(())
+    };
+    for _ in 0..3 {
+        let mut op = FnOp::new(N, diag);
+        let s = Instant::now();
+        let o = LanczosOpts {
+            k: 20,
+            tol: 1e-8,
+            ..LanczosOpts::default()
+        };
+        let res = lanczos_top(&mut op, &o)?;
+        let t = s.elapsed().as_secs_f64();
+        let info = &res.spectrum.info;
+        let maxres = info.residuals.iter().fold(0.0_f64, |a, b| a.max(*b));
+        println!(
+            "| lanczos_top k = 20, tol 1e-8 ({} products, basis {}, max residual {maxres:.1e}) | {t:.2} s | | |",
+            info.matvecs,
+            info.steps.unwrap_or(0)
+        );
+        let mut op = FnOp::new(N, diag);
+        let starts: Vec<Vec<f64>> = (0..10).map(|_| r.normals(N)).collect();
+        let s = Instant::now();
+        let runs = lanczos_tridiagonal_many(&mut op, &starts, 90, "bench")?;
+        let t = s.elapsed().as_secs_f64();
+        let passes: usize = runs.iter().map(|t| t.full_passes).sum();
+        println!("| lanczos_tridiagonal_many 90 × 10 ({passes} full passes) | {t:.2} s | | |");
+        let mut op = FnOp::new(N, diag);
+        let s = Instant::now();
+        let dd = slq_density(&mut op, &SlqOpts::default())?;
+        let t = s.elapsed().as_secs_f64();
+        println!(
+            "| slq_density 90 × 10 ({} products, node max {:.6}) | {t:.2} s | | |",
+            dd.info.matvecs,
+            dd.node_max()
+        );
+    }
+    Ok(())
+}
