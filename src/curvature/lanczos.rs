@@ -308,8 +308,8 @@ impl Krylov {
             op.apply(&self.q[s], &mut y)?;
             vec![y]
         } else {
-            let vs = Mat::from_fn(self.n, b, |i, j| self.q[s + j][i]);
-            let ys = op.apply_block(&vs)?;
+            let qs: Vec<&[f64]> = self.q[s..e].iter().map(|v| &v[..]).collect();
+            let ys = op.apply_block(&to_block(self.n, &qs))?;
             if ys.shape() != (self.n, b) {
                 return Err(Error::shape(
                     OP,
@@ -317,7 +317,7 @@ impl Krylov {
                     format!("{}×{}", ys.rows(), ys.cols()),
                 ));
             }
-            (0..b).map(|j| ys.col(j)).collect()
+            columns(&ys)
         };
         self.matvecs += b;
         for y in &out {
@@ -763,6 +763,35 @@ pub fn lanczos_tridiagonal(
         .ok_or_else(|| Error::invalid(op_name, "no Lanczos run was made"))
 }
 
+/// The `n × b` block whose columns are `vs` (written row by row: each
+/// vector is read once, in order).
+fn to_block(n: usize, vs: &[&[f64]]) -> Mat {
+    let b = vs.len();
+    let mut m = Mat::zeros(n, b);
+    if b > 0 {
+        for (i, row) in m.data_mut().chunks_mut(b).enumerate() {
+            for (x, v) in row.iter_mut().zip(vs) {
+                *x = v[i];
+            }
+        }
+    }
+    m
+}
+
+/// The columns of `m` as vectors (read row by row).
+fn columns(m: &Mat) -> Vec<Vec<f64>> {
+    let b = m.cols();
+    let mut out: Vec<Vec<f64>> = (0..b).map(|_| Vec::with_capacity(m.rows())).collect();
+    if b > 0 {
+        for row in m.data().chunks(b) {
+            for (o, x) in out.iter_mut().zip(row) {
+                o.push(*x);
+            }
+        }
+    }
+    out
+}
+
 /// `Y = Q S` for the columns `wanted` of `sv` (`Q`'s columns are `q`): an
 /// `n × k` matrix. Rows are done in fixed pieces of 2,048 (the piece of `Y`
 /// stays in cache) on all cores, each basis vector read once: one pass over
@@ -835,16 +864,13 @@ fn honest_residuals(
     }
     kr.matvecs += k;
     require_finite(OP, ay.data())?;
-    let resid = wanted
-        .iter()
-        .enumerate()
-        .map(|(c, &i)| {
-            (0..n)
-                .map(|r| (ay.at(r, c) - theta[i] * y.at(r, c)).powi(2))
-                .sum::<f64>()
-                .sqrt()
-        })
-        .collect();
+    let mut resid = vec![0.0; k];
+    for (ar, yr) in ay.data().chunks(k).zip(y.data().chunks(k)) {
+        for (((s, a), x), &i) in resid.iter_mut().zip(ar).zip(yr).zip(wanted) {
+            *s += (a - theta[i] * x).powi(2);
+        }
+    }
+    let resid = resid.into_iter().map(f64::sqrt).collect();
     let vals = wanted.iter().map(|&i| theta[i]).collect();
     Ok((resid, vals, y))
 }
@@ -1237,15 +1263,17 @@ pub fn lanczos_tridiagonal_many(
         let mut cols: Vec<Vec<f64>> = Vec::with_capacity(active.len());
         for chunk in active.chunks(16) {
             check_interrupt(op_name)?;
-            let mut block = Mat::zeros(n, chunk.len());
-            for (c, &r) in chunk.iter().enumerate() {
-                for (i, x) in runs[r].q[j].iter().enumerate() {
-                    block.set(i, c, *x);
-                }
+            let qs: Vec<&[f64]> = chunk.iter().map(|&r| &runs[r].q[j][..]).collect();
+            let ab = op.apply_block(&to_block(n, &qs))?;
+            if ab.shape() != (n, chunk.len()) {
+                return Err(Error::shape(
+                    op_name,
+                    format!("a {n}×{} block product", chunk.len()),
+                    format!("{}×{}", ab.rows(), ab.cols()),
+                ));
             }
-            let ab = op.apply_block(&block)?;
             require_finite(op_name, ab.data())?;
-            cols.extend((0..chunk.len()).map(|c| ab.col(c)));
+            cols.extend(columns(&ab));
         }
         for (&r, mut w) in active.iter().zip(cols) {
             let run = &mut runs[r];
