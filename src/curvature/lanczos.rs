@@ -12,8 +12,10 @@
 //! default) the basis is kept *semi-orthogonal* (`|qᵢᵀqⱼ| ≤ √ε`) by partial
 //! reorthogonalisation (Simon 1984): the three-term recurrence every step,
 //! a full Gram–Schmidt pass only on the steps where Simon's ω-recurrence
-//! says orthogonality is about to be lost (about half of them for Hessians;
-//! each pass reads the whole basis), and `H` is the Lanczos tridiagonal `T`
+//! says orthogonality is about to be lost (one step in ten for a net's
+//! Hessian at initialisation, up to every other step when converged
+//! outliers sit far above the bulk; each pass reads the whole basis), and
+//! `H` is the Lanczos tridiagonal `T`
 //! (α on the diagonal, β beside it), whose eigenvalues semi-orthogonality
 //! makes exact to `O(ε‖A‖)`. The Ritz pairs `(θ, y = Q s)` of the
 //! eigenpairs `(θ, s)` of `H` approximate eigenpairs of `A`, the extreme
@@ -44,8 +46,8 @@
 //! Cost: `m` products (plus `k` for the residuals per look at them) and
 //! `O(m² n)` flops of reorthogonalisation (memory-bound: each pass streams
 //! the basis once for the coefficients and once for the update, see
-//! [`crate::mat::project_out`]; partial reorthogonalisation makes about half
-//! the passes), `m · n` floats of memory for the basis.
+//! [`crate::mat::project_out`]; partial reorthogonalisation makes only
+//! some of the passes, see above), `m · n` floats of memory for the basis.
 //!
 //! ```
 //! use hlab::curvature::lanczos::{lanczos_top, LanczosOpts};
