@@ -1219,6 +1219,7 @@ pub fn lanczos_tridiagonal_many(
     steps: usize,
     op_name: &'static str,
 ) -> Result<Vec<Tridiagonal>> {
+    use rayon::prelude::*;
     let n = op.dim();
     let m = steps.min(n);
     struct Run {
@@ -1277,14 +1278,14 @@ pub fn lanczos_tridiagonal_many(
             require_finite(op_name, ab.data())?;
             cols.extend(columns(&ab));
         }
-        for (&r, mut w) in active.iter().zip(cols) {
-            let run = &mut runs[r];
+        // The probes' bookkeeping is independent: one probe per core.
+        let advance = |(run, mut w): (&mut Run, Vec<f64>)| {
             run.anorm = run.anorm.max(norm(&w));
             let a = dot(&run.q[j], &w);
             run.alpha.push(a);
             if j + 1 == m {
                 run.done = true;
-                continue;
+                return;
             }
             // The three-term part (Gram–Schmidt against q_{j−1}, q_j), then
             // a full pass only when the ω-estimates ask for one.
@@ -1300,10 +1301,17 @@ pub fn lanczos_tridiagonal_many(
             }
             if b <= 1e-12 * run.anorm || !b.is_finite() {
                 run.done = true;
-                continue;
+                return;
             }
             run.beta.push(b);
             run.q.push(w.iter().map(|x| x / b).collect());
+        };
+        let pairs: Vec<(&mut Run, Vec<f64>)> =
+            runs.iter_mut().filter(|r| !r.done).zip(cols).collect();
+        if pairs.len() > 1 && n >= 4096 {
+            pairs.into_par_iter().for_each(advance);
+        } else {
+            pairs.into_iter().for_each(advance);
         }
     }
     Ok(runs
