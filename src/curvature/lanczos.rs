@@ -15,11 +15,10 @@
 //! says orthogonality is about to be lost (one step in ten for a net's
 //! Hessian at initialisation, up to every other step when converged
 //! outliers sit far above the bulk; each pass reads the whole basis), and
-//! `H` is the Lanczos tridiagonal `T`
-//! (α on the diagonal, β beside it), whose eigenvalues semi-orthogonality
-//! makes exact to `O(ε‖A‖)`. The Ritz pairs `(θ, y = Q s)` of the
-//! eigenpairs `(θ, s)` of `H` approximate eigenpairs of `A`, the extreme
-//! ones first.
+//! `H` is the Lanczos tridiagonal `T` (α on the diagonal, β beside it),
+//! whose eigenvalues semi-orthogonality makes exact to `O(ε‖A‖)`. The Ritz
+//! pairs `(θ, y = Q s)` of the eigenpairs `(θ, s)` of `H` approximate
+//! eigenpairs of `A`, the extreme ones first.
 //!
 //! The basis grows until the `k` wanted Ritz pairs (algebraically largest
 //! or smallest) have relative residual
