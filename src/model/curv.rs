@@ -28,13 +28,13 @@ pub(crate) struct Passes {
 
 /// The state shared by curvature products at fixed parameters.
 ///
-/// The passes are kept over [`parts_for`]`(N)` consecutive row blocks of
+/// The passes are kept over `parts_for(N)` consecutive row blocks of
 /// the batch (the loss and every product are sums over samples): the
 /// products run the blocks on the cores at once, each block's matrix
 /// products on one core, and add the blocks' results in a fixed order —
 /// so the numbers do not depend on the thread count. Routes that need
 /// every sample in one pass (the Gram routes, per-example Jacobians) use
-/// [`CurvState::whole`], made on first use.
+/// the passes over the whole batch, made on first use.
 pub struct CurvState {
     chain: Chain,
     w: Vec<Tensor>,

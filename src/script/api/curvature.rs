@@ -393,8 +393,10 @@ pub mod curvature {
     }
 
     /// The k largest (or smallest) eigenvalues without forming the matrix:
-    /// Lanczos with full reorthogonalisation on exact Hessian-vector products,
-    /// extended until every wanted Ritz pair has relative residual ≤ `tol`.
+    /// Lanczos on exact Hessian-vector products, extended until every wanted
+    /// Ritz pair has relative residual ≤ `tol`. The basis is kept
+    /// semi-orthogonal (partial reorthogonalisation, Simon 1984; full for a
+    /// `block` > 1), so no spurious copies of eigenvalues appear.
     ///
     /// Options: `which` ("largest" or "smallest"), `tol` (1e-8), `max_iter`
     /// (basis size cap), `seed` (0), `block` (1), `matrix` ("hessian",
