@@ -49,13 +49,14 @@ pub struct CurvState {
 }
 
 /// How many row blocks the passes over `n` samples are kept in: one below
-/// 512 samples, else the largest power of two ≤ min(8, n / 256) — a
-/// function of `n` alone, so results are the same on every machine.
+/// 256 samples, else the largest power of two ≤ n / 256, at least 2 and at
+/// most 8 — a function of `n` alone, so results are the same on every
+/// machine.
 pub(crate) fn parts_for(n: usize) -> usize {
-    if n < 512 {
+    if n < 256 {
         return 1;
     }
-    let k = (n / 256).min(8);
+    let k = (n / 256).clamp(2, 8);
     1 << (usize::BITS - 1 - k.leading_zeros())
 }
 
@@ -555,11 +556,11 @@ mod tests {
 
     #[test]
     fn part_counts_depend_on_n_alone() {
-        let got: Vec<usize> = [1, 511, 512, 767, 1000, 1023, 1024, 2047, 2048, 60_000]
+        let got: Vec<usize> = [1, 255, 256, 511, 767, 1000, 1023, 1024, 2047, 2048, 60_000]
             .iter()
             .map(|&n| parts_for(n))
             .collect();
-        assert_eq!(got, vec![1, 1, 2, 2, 2, 2, 4, 4, 8, 8]);
+        assert_eq!(got, vec![1, 1, 2, 2, 2, 2, 2, 4, 4, 8, 8]);
     }
 
     fn max_rel(a: &[f64], b: &[f64]) -> f64 {
