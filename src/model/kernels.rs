@@ -116,7 +116,7 @@ impl<'a> View<'a> {
     }
 
     /// The values of a contiguous row-major view.
-    fn values(&self) -> Result<&'a [f64]> {
+    pub fn values(&self) -> Result<&'a [f64]> {
         if self.rs != self.cols || self.cs != 1 {
             return Err(Error::invalid(
                 "hvp",

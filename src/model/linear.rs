@@ -385,11 +385,8 @@ impl Linear {
                 }
                 if self.bias {
                     let vb = gemm::reshape(vs[k + 1], b, fo)?;
-                    let vb = vb.rows(0, b)?;
                     for j in 0..b {
-                        let mut row = vec![0.0; fo];
-                        vb.rows(j, 1)?.add_col_sums(&mut row);
-                        out.add_rows(j * n, n, &row);
+                        out.add_rows(j * n, n, vb.rows(j, 1)?.values()?);
                     }
                 }
             }
